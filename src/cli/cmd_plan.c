@@ -1,0 +1,2 @@
+#include "cli.h"
+int vf_cmd_plan(int argc, char **argv) { (void)argc; (void)argv; return 2; }

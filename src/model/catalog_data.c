@@ -1,0 +1,107 @@
+/* catalog_data.c - the catalog's rows: real shapes from each model's
+ * config.json (Hugging Face) and the repositories that publish it. The
+ * quality column is a rough capability index used only to rank stacks when
+ * voxfit chooses one; docs/CATALOG.md says where the numbers come from. */
+#include "catalog.h"
+
+/* name, hf, gguf, fp8, awq, arch,
+ * n_layer, n_embd, n_head, n_head_kv, head_dim, n_ff, n_vocab, n_ctx_train,
+ * n_expert, n_expert_used, n_ff_exp, n_swa, swa_period,
+ * tied, qkv_bias, qk_norm, fused_qkv, rope_freqs, quality */
+const struct vf_cat_llm vf__cat_llm[] = {
+    {"Qwen3-0.6B", "Qwen/Qwen3-0.6B", "Qwen/Qwen3-0.6B-GGUF", "Qwen/Qwen3-0.6B-FP8", NULL, "qwen3",
+     28, 1024, 16, 8, 128, 3072, 151936, 40960, 0, 0, 0, 0, 0,
+     true, false, true, false, false, 42},
+    {"Qwen3-1.7B", "Qwen/Qwen3-1.7B", "Qwen/Qwen3-1.7B-GGUF", "Qwen/Qwen3-1.7B-FP8", NULL, "qwen3",
+     28, 2048, 16, 8, 128, 6144, 151936, 40960, 0, 0, 0, 0, 0,
+     true, false, true, false, false, 58},
+    {"Qwen3-4B", "Qwen/Qwen3-4B", "Qwen/Qwen3-4B-GGUF", "Qwen/Qwen3-4B-FP8", "Qwen/Qwen3-4B-AWQ", "qwen3",
+     36, 2560, 32, 8, 128, 9728, 151936, 40960, 0, 0, 0, 0, 0,
+     true, false, true, false, false, 70},
+    {"Qwen3-8B", "Qwen/Qwen3-8B", "Qwen/Qwen3-8B-GGUF", "Qwen/Qwen3-8B-FP8", "Qwen/Qwen3-8B-AWQ", "qwen3",
+     36, 4096, 32, 8, 128, 12288, 151936, 40960, 0, 0, 0, 0, 0,
+     false, false, true, false, false, 76},
+    {"Qwen3-14B", "Qwen/Qwen3-14B", "Qwen/Qwen3-14B-GGUF", "Qwen/Qwen3-14B-FP8", "Qwen/Qwen3-14B-AWQ", "qwen3",
+     40, 5120, 40, 8, 128, 17408, 151936, 40960, 0, 0, 0, 0, 0,
+     false, false, true, false, false, 81},
+    {"Qwen3-32B", "Qwen/Qwen3-32B", "Qwen/Qwen3-32B-GGUF", "Qwen/Qwen3-32B-FP8", "Qwen/Qwen3-32B-AWQ", "qwen3",
+     64, 5120, 64, 8, 128, 25600, 151936, 40960, 0, 0, 0, 0, 0,
+     false, false, true, false, false, 84},
+    {"Qwen3-30B-A3B", "Qwen/Qwen3-30B-A3B", "Qwen/Qwen3-30B-A3B-GGUF", "Qwen/Qwen3-30B-A3B-FP8", NULL, "qwen3moe",
+     48, 2048, 32, 4, 128, 6144, 151936, 40960, 128, 8, 768, 0, 0,
+     false, false, true, false, false, 80},
+    {"Qwen2-7B-Instruct", "Qwen/Qwen2-7B-Instruct", "Qwen/Qwen2-7B-Instruct-GGUF", NULL, "Qwen/Qwen2-7B-Instruct-AWQ", "qwen2",
+     28, 3584, 28, 4, 128, 18944, 152064, 32768, 0, 0, 0, 0, 0,
+     false, true, false, false, false, 68},
+    {"Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct-GGUF", NULL, "Qwen/Qwen2.5-0.5B-Instruct-AWQ", "qwen2",
+     24, 896, 14, 2, 64, 4864, 151936, 32768, 0, 0, 0, 0, 0,
+     true, true, false, false, false, 38},
+    {"Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct-GGUF", NULL, "Qwen/Qwen2.5-1.5B-Instruct-AWQ", "qwen2",
+     28, 1536, 12, 2, 128, 8960, 151936, 32768, 0, 0, 0, 0, 0,
+     true, true, false, false, false, 52},
+    {"Qwen2.5-3B-Instruct", "Qwen/Qwen2.5-3B-Instruct", "Qwen/Qwen2.5-3B-Instruct-GGUF", NULL, "Qwen/Qwen2.5-3B-Instruct-AWQ", "qwen2",
+     36, 2048, 16, 2, 128, 11008, 151936, 32768, 0, 0, 0, 0, 0,
+     true, true, false, false, false, 61},
+    {"Qwen2.5-7B-Instruct", "Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen2.5-7B-Instruct-GGUF", NULL, "Qwen/Qwen2.5-7B-Instruct-AWQ", "qwen2",
+     28, 3584, 28, 4, 128, 18944, 152064, 32768, 0, 0, 0, 0, 0,
+     false, true, false, false, false, 72},
+    {"Qwen2.5-14B-Instruct", "Qwen/Qwen2.5-14B-Instruct", "Qwen/Qwen2.5-14B-Instruct-GGUF", NULL, "Qwen/Qwen2.5-14B-Instruct-AWQ", "qwen2",
+     48, 5120, 40, 8, 128, 13824, 152064, 32768, 0, 0, 0, 0, 0,
+     false, true, false, false, false, 79},
+    {"Llama-3.2-1B-Instruct", "meta-llama/Llama-3.2-1B-Instruct", "bartowski/Llama-3.2-1B-Instruct-GGUF", NULL, NULL, "llama",
+     16, 2048, 32, 8, 64, 8192, 128256, 131072, 0, 0, 0, 0, 0,
+     true, false, false, false, true, 40},
+    {"Llama-3.2-3B-Instruct", "meta-llama/Llama-3.2-3B-Instruct", "bartowski/Llama-3.2-3B-Instruct-GGUF", NULL, NULL, "llama",
+     28, 3072, 24, 8, 128, 8192, 128256, 131072, 0, 0, 0, 0, 0,
+     true, false, false, false, true, 58},
+    {"Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF", "RedHatAI/Meta-Llama-3.1-8B-Instruct-FP8", "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4", "llama",
+     32, 4096, 32, 8, 128, 14336, 128256, 131072, 0, 0, 0, 0, 0,
+     false, false, false, false, true, 68},
+    {"Mistral-7B-Instruct-v0.3", "mistralai/Mistral-7B-Instruct-v0.3", "bartowski/Mistral-7B-Instruct-v0.3-GGUF", NULL, "solidrust/Mistral-7B-Instruct-v0.3-AWQ", "llama",
+     32, 4096, 32, 8, 128, 14336, 32768, 32768, 0, 0, 0, 0, 0,
+     false, false, false, false, false, 60},
+    {"gemma-3-1b-it", "google/gemma-3-1b-it", "ggml-org/gemma-3-1b-it-GGUF", NULL, NULL, "gemma3",
+     26, 1152, 4, 1, 256, 6912, 262144, 32768, 0, 0, 0, 512, 6,
+     true, false, true, false, false, 38},
+    {"gemma-3-4b-it", "google/gemma-3-4b-it", "ggml-org/gemma-3-4b-it-GGUF", NULL, NULL, "gemma3",
+     34, 2560, 8, 4, 256, 10240, 262208, 131072, 0, 0, 0, 1024, 6,
+     true, false, true, false, false, 62},
+    {"gemma-3-12b-it", "google/gemma-3-12b-it", "ggml-org/gemma-3-12b-it-GGUF", NULL, NULL, "gemma3",
+     48, 3840, 16, 8, 256, 15360, 262208, 131072, 0, 0, 0, 1024, 6,
+     true, false, true, false, false, 74},
+    {"gemma-3-27b-it", "google/gemma-3-27b-it", "ggml-org/gemma-3-27b-it-GGUF", NULL, NULL, "gemma3",
+     62, 5376, 32, 16, 128, 21504, 262208, 131072, 0, 0, 0, 1024, 6,
+     true, false, true, false, false, 79},
+    {"Phi-4-mini-instruct", "microsoft/Phi-4-mini-instruct", "bartowski/microsoft_Phi-4-mini-instruct-GGUF", NULL, NULL, "phi3",
+     32, 3072, 24, 8, 128, 8192, 200064, 131072, 0, 0, 0, 0, 0,
+     true, false, false, true, false, 66},
+};
+const size_t vf__cat_llm_n = VF_ARRAY_LEN(vf__cat_llm);
+
+/* Whisper sizes: d_model, heads, encoder/decoder layers, vocab, mel bins.
+ * quality ~ 100 - short-form WER (Open ASR leaderboard, rounded). */
+const struct vf_cat_whisper vf__cat_whisper[] = {
+    {"tiny", "Systran/faster-whisper-tiny", 384, 6, 4, 4, 51865, 80, 77, 39},
+    {"tiny.en", "Systran/faster-whisper-tiny.en", 384, 6, 4, 4, 51864, 80, 79, 39},
+    {"base", "Systran/faster-whisper-base", 512, 8, 6, 6, 51865, 80, 82, 74},
+    {"base.en", "Systran/faster-whisper-base.en", 512, 8, 6, 6, 51864, 80, 83, 74},
+    {"small", "Systran/faster-whisper-small", 768, 12, 12, 12, 51865, 80, 86, 244},
+    {"small.en", "Systran/faster-whisper-small.en", 768, 12, 12, 12, 51864, 80, 87, 244},
+    {"distil-small.en", "Systran/faster-distil-whisper-small.en", 768, 12, 12, 4, 51864, 80, 87, 166},
+    {"medium", "Systran/faster-whisper-medium", 1024, 16, 24, 24, 51865, 80, 89, 769},
+    {"medium.en", "Systran/faster-whisper-medium.en", 1024, 16, 24, 24, 51864, 80, 89, 769},
+    {"distil-medium.en", "Systran/faster-distil-whisper-medium.en", 1024, 16, 24, 2, 51864, 80, 88, 394},
+    {"large-v1", "Systran/faster-whisper-large-v1", 1280, 20, 32, 32, 51865, 80, 90, 1550},
+    {"large-v2", "Systran/faster-whisper-large-v2", 1280, 20, 32, 32, 51865, 80, 91, 1550},
+    {"large-v3", "Systran/faster-whisper-large-v3", 1280, 20, 32, 32, 51866, 128, 92, 1550},
+    {"large-v3-turbo", "mobiuslabsgmbh/faster-whisper-large-v3-turbo", 1280, 20, 32, 4, 51866, 128, 91, 809},
+    {"distil-large-v2", "Systran/faster-distil-whisper-large-v2", 1280, 20, 32, 2, 51865, 80, 90, 756},
+    {"distil-large-v3", "Systran/faster-distil-whisper-large-v3", 1280, 20, 32, 2, 51866, 128, 90, 756},
+};
+const size_t vf__cat_whisper_n = VF_ARRAY_LEN(vf__cat_whisper);
+
+const struct vf_cat_tts vf__cat_tts[] = {
+    {"kokoro-82m", "hexgrad/Kokoro-82M", 81763410, 24000, true},
+    {"espeak", "espeak-ng", 0, 22050, false},
+};
+const size_t vf__cat_tts_n = VF_ARRAY_LEN(vf__cat_tts);
