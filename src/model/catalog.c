@@ -55,7 +55,8 @@ const struct vf_cat_llm *vf_catalog_find_llm(const char *name) {
                 if (!k[0])
                     continue;
                 if (pass == 1) { /* "Qwen2.5-7B" for "Qwen2.5-7B-Instruct", "Meta-" prefix */
-                    strip_suffix(k, "instruct") || strip_suffix(k, "it");
+                    if (!strip_suffix(k, "instruct"))
+                        strip_suffix(k, "it");
                     if (vf_str_starts(k, "meta"))
                         memmove(k, k + 4, strlen(k + 4) + 1);
                 }
@@ -64,7 +65,8 @@ const struct vf_cat_llm *vf_catalog_find_llm(const char *name) {
             }
         }
         /* second pass: the same lenient forms of the query */
-        strip_suffix(q, "instruct") || strip_suffix(q, "it");
+        if (!strip_suffix(q, "instruct"))
+            strip_suffix(q, "it");
         if (vf_str_starts(q, "meta"))
             memmove(q, q + 4, strlen(q + 4) + 1);
     }

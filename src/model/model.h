@@ -87,13 +87,27 @@ bool vf_llm_layer_is_swa(const struct vf_llm_hparams *hp, uint32_t il);
 /* Resolve a model reference: a catalog id ("Qwen/Qwen3-8B-GGUF:Q4_K_M",
  * "large-v3"), a file (.gguf, whisper.cpp .bin) or a folder (Hugging Face,
  * CTranslate2). role is the role asked for (used to pick between catalog
- * entries and to check a file is of the right kind). err gets one line on
+ * entries and to check a file is of the right kind); engine_hint ("vllm",
+ * "llama.cpp", "faster-whisper", ...) picks the catalog format, may be NULL. err gets one line on
  * failure. Returns VF_OK, VF_ERR_NOTFOUND (unknown id, missing file),
  * VF_ERR_FORMAT, VF_ERR_UNSUPPORTED, VF_ERR_IO, VF_ERR_NOMEM. */
-int vf_model_resolve(const char *ref, enum vf_role role, struct vf_model *out, char *err,
-                     size_t errlen);
+int vf_model_resolve(const char *ref, enum vf_role role, const char *engine_hint,
+                     struct vf_model *out, char *err, size_t errlen);
 
-/* Read a GGUF file's hyper-parameters and tensors (gguf_model.c). */
+/* Readers of each format (hyper-parameters and the exact tensor table):
+ * GGUF (gguf_model.c), a Hugging Face folder (hf.c), a whisper.cpp file
+ * (whisper_file.c), a CTranslate2 folder (ct2.c). Same return codes as
+ * vf_model_resolve. */
 int vf_model_from_gguf(const char *path, struct vf_model *out, char *err, size_t errlen);
+int vf_model_from_hf_dir(const char *dir, struct vf_model *out, char *err, size_t errlen);
+int vf_model_from_whisper_bin(const char *path, struct vf_model *out, char *err, size_t errlen);
+int vf_model_from_ct2_dir(const char *dir, struct vf_model *out, char *err, size_t errlen);
+
+/* Fuzz entry points of the readers (always return 0). */
+int vf__fuzz_safetensors(const uint8_t *data, size_t size);
+int vf__fuzz_whisper_header(const uint8_t *data, size_t size);
+int vf__fuzz_ct2(const uint8_t *data, size_t size);
+int vf__hf_read_safetensors_mem(const uint8_t *data, size_t size, struct vf_tensor_list *l,
+                                char *err, size_t errlen);
 
 #endif

@@ -308,7 +308,7 @@ int vf_synth_llm_hf(const struct vf_cat_llm *c, const char *quant, struct vf_ten
     const int64_t q = (int64_t)c->n_head * hd, kv = (int64_t)c->n_head_kv * hd;
     const bool gemma = strcmp(c->arch, "gemma3") == 0;
     const char *root = gemma && c->n_layer > 26 ? "language_model.model" : "model";
-    char p[VF_TENSOR_NAME_MAX];
+    char p[64];
     int rc = add(l, D, E, V, 1, "%s.embed_tokens.weight", root);
     for (uint32_t i = 0; !rc && i < c->n_layer; i++) {
         snprintf(p, sizeof p, "%s.layers.%u", root, i);

@@ -19,7 +19,7 @@ static inline const char *vf_test_dir(const char *name) {
     static char dir[512];
     const char *base = getenv("VF_TMP");
     snprintf(dir, sizeof dir, "%s/%s", base ? base : "/tmp/voxfit-test", name);
-    char cmd[600];
+    char cmd[1100];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
     if (system(cmd) != 0)
         fail_msg("cannot create %s", dir);
