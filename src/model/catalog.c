@@ -222,8 +222,8 @@ int vf_catalog_tts_model(const struct vf_cat_tts *c, struct vf_model *m) {
 static void suggest(const char *id, enum vf_role role, char *err, size_t errlen) {
     char q[128], k[128], list[512] = "";
     key_of(id, q, sizeof q);
-    if (strlen(q) > 6)
-        q[6] = '\0';
+    if (strlen(q) > 5) /* the family: "qwen3", "llama", "gemma" */
+        q[5] = '\0';
     size_t n = 0;
     if (role == VF_ROLE_LLM) {
         for (size_t i = 0; i < vf__cat_llm_n && n < 6; i++) {

@@ -83,6 +83,19 @@ int vf_choose(const struct vf_plan_req *req, const char *llm, const char *stt, s
     struct cand *L = NULL, *S = NULL;
     size_t nL = 0, nS = 0;
     int rc = VF_OK;
+    /* a model the user named must exist before anything is chosen around it */
+    const char *named[2] = {llm, stt};
+    const enum vf_role roles[2] = {VF_ROLE_LLM, VF_ROLE_STT};
+    const enum vf_engine engines[2] = {req->llm_engine, req->stt_engine};
+    for (int k = 0; k < 2; k++) {
+        if (!named[k] || !strcmp(named[k], "none"))
+            continue;
+        struct vf_model m;
+        rc = vf_model_resolve(named[k], roles[k], vf_engine_name(engines[k]), &m, err, errlen);
+        vf_model_free(&m);
+        if (rc)
+            return rc;
+    }
     /* LLM candidates */
     static const char *gguf_q[] = {"Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_XS", "Q3_K_M"};
     static const char *hf_q[] = {"BF16", "FP8", "AWQ"};

@@ -55,11 +55,13 @@ static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *m, const char *key,
     return NULL;
 }
 
-static void append(char *dst, size_t n, const char *s) {
+/* Append s to the command line; list items with spaces are quoted so the
+ * line splits back into the same words. */
+static void append(char *dst, size_t n, const char *s, bool quote_spaces) {
     size_t l = strlen(dst);
     if (l && l + 1 < n)
         dst[l++] = ' ', dst[l] = '\0';
-    bool quote = strchr(s, ' ') != NULL;
+    bool quote = quote_spaces && strchr(s, ' ') != NULL;
     snprintf(dst + l, n - l, quote ? "'%s'" : "%s", s);
 }
 
@@ -68,14 +70,14 @@ static void words(yaml_document_t *d, yaml_node_t *v, char *out, size_t n) {
     if (!v)
         return;
     if (v->type == YAML_SCALAR_NODE) {
-        append(out, n, scalar(v));
+        append(out, n, scalar(v), false);
         return;
     }
     if (v->type == YAML_SEQUENCE_NODE)
         for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
             const char *s = scalar(node(d, *it));
             if (s)
-                append(out, n, s);
+                append(out, n, s, true);
         }
 }
 

@@ -14,8 +14,8 @@ int vf_split_words(const char *line, char *buf, size_t n, char **argv, int max) 
     int argc = 0;
     const char *p = line;
     while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-            p++;
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || (p[0] == '\\' && p[1] == '\n'))
+            p += p[0] == '\\' ? 2 : 1;
         if (!*p)
             break;
         if (argc >= max || o >= n)

@@ -143,7 +143,8 @@ struct vf_wh_dec_layer {
 struct vf_whisper_model {
     struct vf_wh_file file;
     struct vf_wh_hparams hp;         /* = file.hp */
-    struct ggml_context *ctx;        /* tensor metadata (no data) */
+    struct ggml_context *ctxs[VF_WH_MAX_WBUFS]; /* tensor metadata, one per buffer type */
+    int n_ctxs;
     ggml_backend_buffer_t bufs[VF_WH_MAX_WBUFS];
     int n_bufs;
     ggml_backend_dev_t gpu;          /* the GPU the weights are on, or NULL */
@@ -226,7 +227,8 @@ struct vf_whisper_state {
     float *inp_mask;                 /* (n_tokens, n_kv) decoder mask scratch */
     size_t inp_mask_cap;
     uint16_t *inp_mask_h;            /* f16 copy for flash attention */
-    float *enc_mask;                 /* (n_ctx_pad) one row; expanded at upload */
+    uint16_t *pad_mask;              /* (n_audio_ctx_pad x max rows) f16 mask of padded keys */
+    struct ggml_tensor *inp_xmask;   /* the last decoder graph's cross mask, or NULL */
     struct vf_wh_batch batch;
     float *logits;                   /* (n_decoders, n_vocab) from the last decode */
     int n_logits_rows;
