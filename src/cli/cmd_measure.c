@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "../core/args.h"
 #include "../core/str.h"
+#include "../llm/llama_rt.h"
 #include "../llm/measure.h"
 #include "../model/dtype.h"
 
@@ -76,7 +77,41 @@ int vf_cmd_measure(int argc, char **argv) {
                r.flash_attn == 1 ? "on" : r.flash_attn == 0 ? "off" : "auto", r.load_ms);
         return 0;
     }
+    /* the plan's schema: on a GPU machine the component counts the GPU
+     * buffers and host_bytes the rest; on a CPU-only machine everything */
+    const bool gpu = vf_llama_rt_gpu_count() > 0;
+    const int dev_filter = gpu ? 1 : -1;
     cJSON *root = cJSON_CreateObject();
+    cJSON *d = cJSON_AddObjectToObject(root, "device");
+    cJSON_AddStringToObject(d, "kind", gpu ? "gpu" : "cpu");
+    cJSON *comps = cJSON_AddArrayToObject(root, "components");
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "role", "llm");
+    cJSON_AddStringToObject(c, "model", llm);
+    cJSON_AddStringToObject(c, "engine", "llama.cpp");
+    uint64_t w = vf_measure_sum(&r, VF_BUF_MODEL, dev_filter);
+    uint64_t kv = vf_measure_sum(&r, VF_BUF_KV, dev_filter);
+    uint64_t cb = vf_measure_sum(&r, VF_BUF_COMPUTE, dev_filter);
+    uint64_t ob = gpu ? 0 : vf_measure_sum(&r, VF_BUF_OUTPUT, -1);
+    uint64_t all = 0;
+    for (int i = 0; i < r.n_bufs; i++)
+        all += r.bufs[i].bytes;
+    cJSON_AddStringToObject(c, "placement", gpu ? (r.n_layers_offloaded >= r.n_layers_total ? "gpu" : "split") : "cpu");
+    cJSON_AddNumberToObject(c, "weights_bytes", (double)w);
+    cJSON_AddNumberToObject(c, "kv_bytes", (double)kv);
+    cJSON_AddNumberToObject(c, "compute_bytes", (double)cb);
+    cJSON_AddNumberToObject(c, "overhead_bytes", (double)ob);
+    cJSON_AddNumberToObject(c, "total_bytes", (double)(w + kv + cb + ob));
+    cJSON_AddNumberToObject(c, "host_bytes", (double)(all - (w + kv + cb + ob)));
+    cJSON *st = cJSON_AddObjectToObject(c, "settings");
+    cJSON_AddNumberToObject(st, "n_ctx", r.n_ctx);
+    cJSON_AddNumberToObject(st, "n_gpu_layers", ngl);
+    cJSON_AddBoolToObject(st, "flash_attn", r.flash_attn == 1);
+    cJSON_AddNumberToObject(st, "n_batch", batch);
+    cJSON_AddNumberToObject(st, "n_ubatch", ubatch);
+    cJSON_AddStringToObject(st, "type_k", kv_type);
+    cJSON_AddStringToObject(st, "type_v", kv_type);
+    cJSON_AddItemToArray(comps, c);
     cJSON *bufs = cJSON_AddArrayToObject(root, "buffers");
     for (int i = 0; i < r.n_bufs; i++) {
         cJSON *b = cJSON_CreateObject();

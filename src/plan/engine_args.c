@@ -429,3 +429,20 @@ int vf_engine_args_parse_line(enum vf_engine e, const char *line, struct vf_pinn
     }
     return vf_engine_args_parse(e, argc, argv, out, warnings, err, errlen);
 }
+
+int vf__fuzz_engine_args(const uint8_t *data, size_t size) {
+    char line[4096];
+    if (size >= sizeof line)
+        size = sizeof line - 1;
+    memcpy(line, data, size);
+    line[size] = '\0';
+    for (int e = VF_ENGINE_LLAMACPP; e <= VF_ENGINE_FASTER_WHISPER; e++) {
+        struct vf_pinned p;
+        memset(&p, 0, sizeof p);
+        struct vf_strlist w = {0};
+        char err[256];
+        vf_engine_args_parse_line((enum vf_engine)e, line, &p, &w, err, sizeof err);
+        vf_strlist_free(&w);
+    }
+    return 0;
+}

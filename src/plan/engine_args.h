@@ -49,4 +49,7 @@ int vf_engine_args_parse(enum vf_engine e, int argc, char **argv, struct vf_pinn
 int vf_engine_args_parse_line(enum vf_engine e, const char *line, struct vf_pinned *out,
                               struct vf_strlist *warnings, char *err, size_t errlen);
 
+/* Fuzz entry point: the bytes as a command line for every engine. */
+int vf__fuzz_engine_args(const uint8_t *data, size_t size);
+
 #endif

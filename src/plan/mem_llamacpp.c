@@ -6,7 +6,9 @@
  *    and then the output layer on the GPU); a model with tied embeddings
  *    gets a second copy of token_embd on the output layer's device. CUDA
  *    buffers pad each quantized tensor by 512 - ne0 % 512 columns and align
- *    tensors to 128 bytes; the CPU share is a window of the mapped file.
+ *    tensors to 128 bytes. On the CPU, tensors are mapped from the file or
+ *    (types the CPU backend repacks, such as Q4_0/Q4_K) copied into a
+ *    repack buffer of the same size: either way their bytes count once.
  *  - KV cache: per layer, on that layer's device: K rows of n_head_kv x
  *    head_dim in type_k, V likewise, one cell per context position; the
  *    context is padded to 256 (and to 256 per sequence without a unified
@@ -33,7 +35,13 @@ static uint64_t cuda_alloc_size(const struct vf_tensor *t) {
     return VF_PAD(size, CUDA_ALIGN);
 }
 
-enum where { ON_CPU = 0, ON_GPU = 1 };
+/* x86 CPUs with AVX2 (the machines CUDA cards sit in) repack these types
+ * into an interleaved layout for faster matrix products: llama.cpp copies
+ * each such weight into a CPU_REPACK buffer of the same size. */
+static bool cpu_repacked(const struct vf_tensor *t) {
+    return t->n_dims == 2 && t->ne[1] % 8 == 0 && strcmp(t->name, "token_embd.weight") != 0 &&
+           (t->dtype == VF_DT_Q4_0 || t->dtype == VF_DT_Q4_K || t->dtype == VF_DT_IQ4_NL);
+}
 
 /* The layer a tensor belongs to: 0..n_layer-1 for "blk.N.", n_layer for the
  * output layer, -1 for the input layer and -2 for globals. */
@@ -116,8 +124,7 @@ int vf_mem_llamacpp(struct vf_component *c, const struct vf_device *dev) {
                  : (n_rep_gpu == (int)n_layer && out_gpu) ? VF_PLACE_GPU : VF_PLACE_SPLIT;
 
     /* ---- model buffers ---- */
-    uint64_t w_gpu = 0, w_cpu = 0, cpu_lo = UINT64_MAX, cpu_hi = 0, tied_copy = 0;
-    bool have_offsets = !c->model.from_catalog;
+    uint64_t w_gpu = 0, w_cpu = 0, w_repack = 0, tied_copy = 0;
     const struct vf_tensor *emb = NULL;
     for (size_t i = 0; i < c->model.tensors.n; i++) {
         const struct vf_tensor *t = &c->model.tensors.v[i];
@@ -129,19 +136,19 @@ int vf_mem_llamacpp(struct vf_component *c, const struct vf_device *dev) {
         if (on_gpu) {
             w_gpu += cuda_alloc_size(t);
         } else {
-            w_cpu += VF_PAD(t->nbytes, CPU_ALIGN);
-            if (have_offsets) {
-                cpu_lo = VF_MIN(cpu_lo, t->offset);
-                cpu_hi = VF_MAX(cpu_hi, t->offset + t->nbytes);
-            }
+            bool rp = cpu_repacked(t);
+            if (rp)
+                w_repack += VF_PAD(t->nbytes, CPU_ALIGN);
+            /* mapped: the file holds every CPU tensor, repacked ones too */
+            if (!rp || cfg->mmap)
+                w_cpu += VF_PAD(t->nbytes, CPU_ALIGN);
         }
     }
+    w_cpu += w_repack;
     if (hp->tied_embeddings && emb && out_gpu) {
         tied_copy = cuda_alloc_size(emb);
         w_gpu += tied_copy;
     }
-    if (cfg->mmap && have_offsets && cpu_hi > cpu_lo)
-        w_cpu = cpu_hi - cpu_lo;   /* the mapped window covering the CPU tensors */
 
     /* ---- KV cache ---- */
     uint64_t kv_gpu = 0, kv_cpu = 0, k_total = 0, v_total = 0;
@@ -238,8 +245,11 @@ int vf_mem_llamacpp(struct vf_component *c, const struct vf_device *dev) {
                         cfg->mmap ? " (mapped from the file)" : "",
                         vf_fmt_bytes(w_cpu, b2, sizeof b2));
     } else {
-        vf_strlist_addf(&c->explain, "weights: all %u layers in RAM%s = %s", n_layer,
-                        cfg->mmap ? " (mapped from the file)" : "", vf_fmt_bytes(w_cpu, b1, sizeof b1));
+        vf_strlist_addf(&c->explain, "weights: all %u layers in RAM%s = %s (of which %s repacked "
+                        "for the CPU's matrix kernels%s)", n_layer,
+                        cfg->mmap ? " (mapped from the file)" : "", vf_fmt_bytes(w_cpu, b1, sizeof b1),
+                        vf_fmt_bytes(w_repack, b2, sizeof b2),
+                        cfg->mmap && w_repack ? ", a copy beside the mapping" : "");
     }
     vf_strlist_addf(&c->explain, "compute: %s", co.explain);
     vf_strlist_addf(&c->explain, "output (host) = %u vocab x 4 B x %u seq = %s", hp->n_vocab, n_seq,
