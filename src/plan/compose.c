@@ -400,13 +400,37 @@ int vf_compose_check_cmd(const char *path, const struct vf_plan_req *req, bool j
         uint64_t ctx = vf_cuda_context_bytes(dev, true, NULL, 0);
         int64_t room = (int64_t)dev->free_bytes - (int64_t)others - (int64_t)ctx - (int64_t)req->margin_bytes;
         double good_u = room > 0 ? floor((double)room / (double)dev->total_bytes * 100.0) / 100.0 : 0;
+        /* the least utilization that holds the weights, the profile peak and
+         * one max_model_len request, and the most the other services leave */
+        const struct vf_llm_hparams *hp = &c->model.llm;
+        uint64_t per_tok = 0;
+        for (uint32_t il = 0; il < hp->n_layer; il++)
+            per_tok += (uint64_t)vf_llm_head_kv(hp, il) * (hp->n_embd_head_k + hp->n_embd_head_v) *
+                       (v->kv_cache_dtype == VF_DT_F8_E4M3 ? 1 : 2);
+        uint64_t need = c->weights_bytes + v->activation_bytes + v->non_torch_bytes + v->cudagraph_bytes +
+                        per_tok * (uint64_t)v->max_model_len;
+        double min_u = ceil((double)need / (double)dev->total_bytes * 100.0) / 100.0;
         for (size_t e = 0; e < a->plan.errors.n; e++) {
-            if (v->available_kv_bytes <= 0 || (v->max_model_len_fit && v->max_model_len_fit < v->max_model_len))
-                snprintf(fix, sizeof fix, "--gpu-memory-utilization %.2f%s", good_u,
-                         good_u <= v->gpu_memory_utilization ? " is the most the others leave: use a "
-                         "smaller or more quantized model, or a smaller --max-model-len" : "");
-            else
-                snprintf(fix, sizeof fix, "see the message");
+            const char *msg = a->plan.errors.v[e];
+            if (strstr(msg, "Free memory on device")) {
+                double u_free = floor((double)((int64_t)dev->free_bytes - (int64_t)ctx) /
+                                      (double)dev->total_bytes * 100.0) / 100.0;
+                snprintf(fix, sizeof fix, "--gpu-memory-utilization %.2f or less (what is free when vLLM "
+                         "starts)%s", u_free, min_u > u_free ? ", but this model needs more: free memory "
+                         "first, or use a smaller model" : "");
+            } else if (v->available_kv_bytes <= 0 ||
+                       (v->max_model_len_fit && v->max_model_len_fit < v->max_model_len)) {
+                if (min_u <= good_u)
+                    snprintf(fix, sizeof fix, "--gpu-memory-utilization between %.2f (weights %s + "
+                             "activations + KV for %u tokens) and %.2f (all the other services leave)",
+                             min_u, vf_fmt_bytes(c->weights_bytes, b1, sizeof b1), v->max_model_len, good_u);
+                else
+                    snprintf(fix, sizeof fix, "even %.2f (all the other services leave) is below the %.2f "
+                             "this model needs: use a smaller or more quantized model, or a smaller "
+                             "--max-model-len", good_u, min_u);
+            } else {
+                snprintf(fix, sizeof fix, "follow the message above");
+            }
             problem(problems, &ptxt, a->s->name, a->plan.errors.v[e], fix);
         }
         /* services that may hold GPU memory when vLLM starts */
@@ -424,12 +448,13 @@ int vf_compose_check_cmd(const char *path, const struct vf_plan_req *req, bool j
         uint64_t want = v->requested_bytes;
         int64_t free_then = (int64_t)dev->free_bytes - (int64_t)before - (int64_t)ctx;
         if (before && free_then < (int64_t)want) {
+            char b4[32];
             snprintf(what, sizeof what, "start order: %s may start before %s and hold %s; vLLM then finds "
                      "%s free at start-up, less than its %.2f x %s = %s, and exits with \"Free memory on "
                      "device ... is less than desired GPU memory utilization\"", names, a->s->name,
                      vf_fmt_bytes(before, b1, sizeof b1), free_then > 0 ? vf_fmt_bytes((uint64_t)free_then, b2, sizeof b2) : "nothing",
                      v->gpu_memory_utilization, vf_fmt_bytes(dev->total_bytes, b3, sizeof b3),
-                     vf_fmt_bytes(want, b1, sizeof b1));
+                     vf_fmt_bytes(want, b4, sizeof b4));
             snprintf(fix, sizeof fix, "make %s depend on %s with 'condition: service_healthy' (start vLLM "
                      "first), or lower --gpu-memory-utilization to %.2f", names, a->s->name, good_u);
             problem(problems, &ptxt, a->s->name, what, fix);

@@ -235,11 +235,15 @@ static int32_t t_like(struct sim *s, int op, int32_t a, int32_t b) {
 /* A view of a with the given shape and strides (ggml_new_tensor_impl with a view_src). */
 static int32_t t_view(struct sim *s, int op, int32_t a, const int64_t ne[4], const uint64_t nb[4],
                       uint64_t offs) {
+    int64_t ne_[4];
+    uint64_t nb_[4];
+    memcpy(ne_, ne, sizeof ne_); /* ne and nb may point into s->t, which t_alloc can move */
+    memcpy(nb_, nb, sizeof nb_);
     int32_t i = t_alloc(s);
     struct tn *x = &s->t[i], *p = &s->t[a];
     x->type = p->type;
-    memcpy(x->ne, ne, sizeof x->ne);
-    memcpy(x->nb, nb, sizeof x->nb);
+    memcpy(x->ne, ne_, sizeof x->ne);
+    memcpy(x->nb, nb_, sizeof x->nb);
     x->op = (uint8_t)op;
     x->src[0] = a;
     x->view_src = p->view_src >= 0 ? p->view_src : a;
@@ -247,7 +251,8 @@ static int32_t t_view(struct sim *s, int op, int32_t a, const int64_t ne[4], con
     return i;
 }
 
-static int32_t reshape(struct sim *s, int32_t a, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3) {
+static int32_t reshape(struct sim *s, int32_t a, int64_t ne0, int64_t ne1, int64_t ne2,
+                       int64_t ne3) {
     int64_t ne[4] = {ne0, ne1, ne2, ne3};
     struct tn tmp;
     memset(&tmp, 0, sizeof tmp);
@@ -279,7 +284,8 @@ static int32_t view4(struct sim *s, int32_t a, int64_t ne0, int64_t ne1, int64_t
     return t_view(s, OP_VIEW, a, ne, nb, offs);
 }
 
-static int32_t view2(struct sim *s, int32_t a, int64_t ne0, int64_t ne1, uint64_t nb1, uint64_t offs) {
+static int32_t view2(struct sim *s, int32_t a, int64_t ne0, int64_t ne1, uint64_t nb1,
+                     uint64_t offs) {
     return view4(s, a, ne0, ne1, 1, 1, nb1, nb1 * (uint64_t)ne1, nb1 * (uint64_t)ne1, offs);
 }
 
@@ -300,7 +306,8 @@ static int32_t mul_mat_id(struct sim *s, int32_t as, int32_t b, int32_t ids) {
 
 static int32_t get_rows(struct sim *s, int32_t a, int32_t b) {
     int64_t ne[4] = {s->t[a].ne[0], s->t[b].ne[0], s->t[b].ne[1], s->t[b].ne[2]};
-    return t_op(s, OP_GET_ROWS, s->t[a].type == VF_DT_I32 ? VF_DT_I32 : VF_DT_F32, ne, a, b, -1, -1);
+    return t_op(s, OP_GET_ROWS, s->t[a].type == VF_DT_I32 ? VF_DT_I32 : VF_DT_F32, ne, a, b, -1,
+                -1);
 }
 
 /* ggml_set_rows: a view of the destination a (the KV cache) */
@@ -397,7 +404,7 @@ struct build {
     int i_gpu_start;    /* first layer on the GPU (n_layer: output only) */
     int32_t inp_pos, out_ids;
     int32_t k_idxs[2], v_idxs[2], mask[2], k_rot[2], v_rot[2]; /* [0] base, [1] SWA cache */
-    int32_t rope_freqs;
+    int32_t rope_freqs[2];      /* per backend */
 };
 
 static int layer_be(const struct build *b, int il) {
@@ -414,15 +421,19 @@ static const struct vf_tensor *find_weight(const struct build *b, const char *na
     return b->in->tensors ? vf_tensor_list_find(b->in->tensors, name) : NULL;
 }
 
-/* A weight leaf. be: backend of the layer it belongs to. The type comes from
- * the model's tensor list when given; it only matters for the copies that
- * op offload makes of host weights. */
-static int32_t weight(struct build *b, const char *fmt, int il, int be, int64_t ne0, int64_t ne1,
+/* A weight leaf: "blk.<il>.<kind>" (il >= 0) or "<kind>". be: backend of the
+ * layer it belongs to. The type comes from the model's tensor list when given
+ * (Q8_0 otherwise); it only matters for the copies op offload makes of host
+ * weights. */
+static int32_t weight(struct build *b, const char *kind, int il, int be, int64_t ne0, int64_t ne1,
                       int64_t ne2) {
-    char name[64];
-    snprintf(name, sizeof name, fmt, il);
+    char name[96];
+    if (il >= 0)
+        snprintf(name, sizeof name, "blk.%d.%s", il, kind);
+    else
+        snprintf(name, sizeof name, "%s", kind);
     const struct vf_tensor *w = find_weight(b, name);
-    int type = w ? (int)w->dtype : (ne1 > 1 ? (int)b->in->type_weights : VF_DT_F32);
+    int type = w ? (int)w->dtype : (ne1 > 1 ? VF_DT_Q8_0 : VF_DT_F32);
     if (row_size(type, ne0) == 0 || ne0 % blck_of(type))
         type = VF_DT_F32;
     int32_t i = t_new(b->s, type, ne0, ne1, ne2, 1);
@@ -430,6 +441,8 @@ static int32_t weight(struct build *b, const char *fmt, int il, int be, int64_t 
     x->ext = (int8_t)be;
     x->ext_host = be == b->s->cpu;
     x->ext_weights = true;
+    x->name = kind;
+    x->il = (int16_t)il;
     return i;
 }
 
@@ -479,7 +492,8 @@ static int32_t build_mha(struct build *b, int32_t q, int32_t k, int32_t v, int32
             v = transpose(s, v);
         int64_t ne[4] = {s->t[v].ne[0], s->t[q].ne[2], s->t[q].ne[1], s->t[q].ne[3]};
         cur = name_it(s, t_op(s, OP_FLASH_ATTN, VF_DT_F32, ne, q, k, v, mask), "flash_attn", il);
-        cur = reshape(s, cur, s->t[cur].ne[0] * s->t[cur].ne[1], s->t[cur].ne[2] * s->t[cur].ne[3], 1, 1);
+        cur = reshape(s, cur, s->t[cur].ne[0] * s->t[cur].ne[1], s->t[cur].ne[2] * s->t[cur].ne[3],
+                      1, 1);
     } else {
         int32_t kq = name_it(s, mul_mat(s, k, q), "kq", il);
         kq = name_it(s, t_like(s, OP_SOFT_MAX, kq, mask), "kq_soft_max", il);
@@ -526,7 +540,8 @@ static int32_t build_attn(struct build *b, int il, int32_t q, int32_t k, int32_t
     int32_t vc = name_it(s, kv_tensor(b, b->in->type_v, dv * hkv, size, be), "cache_v", il);
     /* cpy_k */
     {
-        int32_t kcur = view2(s, k, dk * hkv, s->t[k].ne[2], s->t[k].nb[2], 0);
+        int32_t kcur =
+            name_it(s, view2(s, k, dk * hkv, s->t[k].ne[2], s->t[k].nb[2], 0), "Kcur", il);
         int32_t dst = kc;
         if (b->n_stream > 1)
             dst = reshape(s, kc, dk * hkv, size * b->n_stream, 1, 1);
@@ -537,7 +552,7 @@ static int32_t build_attn(struct build *b, int il, int32_t q, int32_t k, int32_t
         int32_t vcur;
         int32_t dst = vc;
         if (!b->v_trans) {
-            vcur = view2(s, v, dv * hkv, s->t[v].ne[2], s->t[v].nb[2], 0);
+            vcur = name_it(s, view2(s, v, dv * hkv, s->t[v].ne[2], s->t[v].nb[2], 0), "Vcur", il);
             if (b->n_stream > 1)
                 dst = reshape(s, vc, dv * hkv, size * b->n_stream, 1, 1);
         } else {
@@ -572,19 +587,20 @@ static int32_t build_ffn(struct build *b, int32_t cur, int il, int be) {
     const struct vf_llm_hparams *hp = b->hp;
     int64_t e = hp->n_embd, f = hp->n_ff;
     if (b->a.fused_up) {
-        int32_t up = name_it(s, mul_mat(s, weight(b, "blk.%d.ffn_up.weight", il, be, e, 2 * f, 1), cur),
+        int32_t up = name_it(s, mul_mat(s, weight(b, "ffn_up.weight", il, be, e, 2 * f, 1), cur),
                              "ffn_up", il);
         int64_t ne[4] = {f, s->t[up].ne[1], s->t[up].ne[2], s->t[up].ne[3]};
         cur = name_it(s, t_op(s, OP_GLU, VF_DT_F32, ne, up, -1, -1, -1), "ffn_swiglu", il);
     } else {
-        int32_t up = name_it(s, mul_mat(s, weight(b, "blk.%d.ffn_up.weight", il, be, e, f, 1), cur),
+        int32_t up = name_it(s, mul_mat(s, weight(b, "ffn_up.weight", il, be, e, f, 1), cur),
                              "ffn_up", il);
-        int32_t gate = name_it(s, mul_mat(s, weight(b, "blk.%d.ffn_gate.weight", il, be, e, f, 1), cur),
+        int32_t gate = name_it(s, mul_mat(s, weight(b, "ffn_gate.weight", il, be, e, f, 1), cur),
                                "ffn_gate", il);
         cur = name_it(s, t_op(s, OP_GLU, VF_DT_F32, s->t[gate].ne, gate, up, -1, -1),
                       b->a.gemma ? "ffn_geglu" : "ffn_swiglu", il);
     }
-    return name_it(s, mul_mat(s, weight(b, "blk.%d.ffn_down.weight", il, be, f, e, 1), cur), "ffn_out", il);
+    return name_it(s, mul_mat(s, weight(b, "ffn_down.weight", il, be, f, e, 1), cur), "ffn_out",
+                   il);
 }
 
 /* llm_graph_context::build_moe_ffn: softmax gating, top-k, normalized weights,
@@ -594,13 +610,14 @@ static int32_t build_moe(struct build *b, int32_t cur, int il, int be) {
     const struct vf_llm_hparams *hp = b->hp;
     int64_t e = hp->n_embd, nx = hp->n_expert, nu = hp->n_expert_used, f = hp->n_ff_exp;
     int64_t nt = s->t[cur].ne[1];
-    int32_t logits = mul_mat(s, weight(b, "blk.%d.ffn_gate_inp.weight", il, be, e, nx, 1), cur);
+    int32_t logits = mul_mat(s, weight(b, "ffn_gate_inp.weight", il, be, e, nx, 1), cur);
     int32_t probs = t_like(s, OP_SOFT_MAX, logits, -1);
     int32_t sorted = t_like(s, OP_ARGSORT, probs, -1);
     s->t[sorted].type = VF_DT_I32;
     set_contiguous(&s->t[sorted]);
     struct tn *S = &s->t[sorted];
-    int32_t sel = view4(s, sorted, nu, S->ne[1], S->ne[2], S->ne[3], S->nb[1], S->nb[2], S->nb[3], 0);
+    int32_t sel =
+        view4(s, sorted, nu, S->ne[1], S->ne[2], S->ne[3], S->nb[1], S->nb[2], S->nb[3], 0);
     int32_t p3 = reshape(s, probs, 1, nx, nt, 1);
     int32_t w = get_rows(s, p3, sel);
     w = reshape(s, w, nu, nt, 1, 1);
@@ -611,13 +628,17 @@ static int32_t build_moe(struct build *b, int32_t cur, int il, int be) {
     w = reshape(s, w, 1, nu, nt, 1);
     expand(s, w);
     cur = reshape(s, cur, e, 1, nt, 1);
-    int32_t up = name_it(s, mul_mat_id(s, weight(b, "blk.%d.ffn_up_exps.weight", il, be, e, f, nx), cur, sel),
-                         "ffn_moe_up", il);
-    int32_t gate = name_it(s, mul_mat_id(s, weight(b, "blk.%d.ffn_gate_exps.weight", il, be, e, f, nx), cur, sel),
-                           "ffn_moe_gate", il);
-    cur = name_it(s, t_op(s, OP_GLU, VF_DT_F32, s->t[gate].ne, gate, up, -1, -1), "ffn_moe_swiglu", il);
-    int32_t ex = name_it(s, mul_mat_id(s, weight(b, "blk.%d.ffn_down_exps.weight", il, be, f, e, nx), cur, sel),
-                         "ffn_moe_down", il);
+    int32_t up =
+        name_it(s, mul_mat_id(s, weight(b, "ffn_up_exps.weight", il, be, e, f, nx), cur, sel),
+                "ffn_moe_up", il);
+    int32_t gate =
+        name_it(s, mul_mat_id(s, weight(b, "ffn_gate_exps.weight", il, be, e, f, nx), cur, sel),
+                "ffn_moe_gate", il);
+    cur = name_it(s, t_op(s, OP_GLU, VF_DT_F32, s->t[gate].ne, gate, up, -1, -1), "ffn_moe_swiglu",
+                  il);
+    int32_t ex =
+        name_it(s, mul_mat_id(s, weight(b, "ffn_down_exps.weight", il, be, f, e, nx), cur, sel),
+                "ffn_moe_down", il);
     ex = name_it(s, t_like(s, OP_MUL, ex, w), "ffn_moe_weighted", il);
     expand(s, ex);
     int32_t views[64];
@@ -647,40 +668,47 @@ static int32_t build_layer(struct build *b, int il, int32_t inpL) {
     int64_t e = hp->n_embd, dk = hp->n_embd_head_k, dv = hp->n_embd_head_v;
     int64_t nh = hp->n_head, hkv = vf_llm_head_kv(hp, (uint32_t)il);
     int64_t nt = b->n_tokens;
-    int32_t cur = build_norm(b, inpL, weight(b, "blk.%d.attn_norm.weight", il, be, e, 1, 1), il);
+    int32_t cur = build_norm(b, inpL, weight(b, "attn_norm.weight", il, be, e, 1, 1), il);
     int32_t q, k, v;
     if (b->a.fused_qkv) {
         int64_t nq = dk * nh, nk = dk * hkv, nv = dv * hkv;
-        int32_t qkv = name_it(s, mul_mat(s, weight(b, "blk.%d.attn_qkv.weight", il, be, e, nq + nk + nv, 1), cur),
-                              "wqkv", il);
+        int32_t qkv =
+            name_it(s, mul_mat(s, weight(b, "attn_qkv.weight", il, be, e, nq + nk + nv, 1), cur),
+                    "wqkv", il);
         uint64_t nb1 = s->t[qkv].nb[1];
         q = view3(s, qkv, dk, nh, nt, row_size(VF_DT_F32, dk), nb1, 0);
         k = view3(s, qkv, dk, hkv, nt, row_size(VF_DT_F32, dk), nb1, row_size(VF_DT_F32, nq));
         v = view3(s, qkv, dv, hkv, nt, row_size(VF_DT_F32, dv), nb1, row_size(VF_DT_F32, nq + nk));
     } else {
-        q = name_it(s, mul_mat(s, weight(b, "blk.%d.attn_q.weight", il, be, e, dk * nh, 1), cur), "Qcur", il);
+        q = name_it(s, mul_mat(s, weight(b, "attn_q.weight", il, be, e, dk * nh, 1), cur), "Qcur",
+                    il);
         if (b->a.qkv_bias)
-            q = t_like(s, OP_ADD, q, weight(b, "blk.%d.attn_q.bias", il, be, dk * nh, 1, 1));
-        k = name_it(s, mul_mat(s, weight(b, "blk.%d.attn_k.weight", il, be, e, dk * hkv, 1), cur), "Kcur", il);
+            q = t_like(s, OP_ADD, q, weight(b, "attn_q.bias", il, be, dk * nh, 1, 1));
+        k = name_it(s, mul_mat(s, weight(b, "attn_k.weight", il, be, e, dk * hkv, 1), cur), "Kcur",
+                    il);
         if (b->a.qkv_bias)
-            k = t_like(s, OP_ADD, k, weight(b, "blk.%d.attn_k.bias", il, be, dk * hkv, 1, 1));
-        v = name_it(s, mul_mat(s, weight(b, "blk.%d.attn_v.weight", il, be, e, dv * hkv, 1), cur), "Vcur", il);
+            k = t_like(s, OP_ADD, k, weight(b, "attn_k.bias", il, be, dk * hkv, 1, 1));
+        v = name_it(s, mul_mat(s, weight(b, "attn_v.weight", il, be, e, dv * hkv, 1), cur), "Vcur",
+                    il);
         if (b->a.qkv_bias)
-            v = t_like(s, OP_ADD, v, weight(b, "blk.%d.attn_v.bias", il, be, dv * hkv, 1, 1));
+            v = t_like(s, OP_ADD, v, weight(b, "attn_v.bias", il, be, dv * hkv, 1, 1));
         q = reshape(s, q, dk, nh, nt, 1);
         k = reshape(s, k, dk, hkv, nt, 1);
         v = reshape(s, v, dv, hkv, nt, 1);
     }
-    int32_t freqs = b->rope_freqs;
+    /* llama 3.x: rope factors, one copy per device the layers are on */
+    if (b->a.rope_freqs && b->rope_freqs[be] < 0)
+        b->rope_freqs[be] = weight(b, "rope_freqs.weight", -1, be, dk / 2, 1, 1);
+    int32_t freqs = b->a.rope_freqs ? b->rope_freqs[be] : -1;
     if (b->a.qk_norm)
-        q = build_norm(b, q, weight(b, "blk.%d.attn_q_norm.weight", il, be, dk, 1, 1), il);
-    q = t_op(s, OP_ROPE, VF_DT_F32, s->t[q].ne, q, b->inp_pos, freqs, -1);
+        q = build_norm(b, q, weight(b, "attn_q_norm.weight", il, be, dk, 1, 1), il);
+    q = name_it(s, t_op(s, OP_ROPE, VF_DT_F32, s->t[q].ne, q, b->inp_pos, freqs, -1), "Qcur", il);
     if (b->a.qk_norm)
-        k = build_norm(b, k, weight(b, "blk.%d.attn_k_norm.weight", il, be, dk, 1, 1), il);
-    k = t_op(s, OP_ROPE, VF_DT_F32, s->t[k].ne, k, b->inp_pos, freqs, -1);
+        k = build_norm(b, k, weight(b, "attn_k_norm.weight", il, be, dk, 1, 1), il);
+    k = name_it(s, t_op(s, OP_ROPE, VF_DT_F32, s->t[k].ne, k, b->inp_pos, freqs, -1), "Kcur", il);
     if (b->a.q_scale)
         q = t_like(s, OP_SCALE, q, -1);
-    int32_t wo = weight(b, "blk.%d.attn_output.weight", il, be, dv * nh, e, 1);
+    int32_t wo = weight(b, "attn_output.weight", il, be, dv * nh, e, 1);
     cur = name_it(s, build_attn(b, il, q, k, v, wo), "attn_out", il);
     int32_t res = inpL;
     if (il == (int)hp->n_layer - 1) {
@@ -688,15 +716,15 @@ static int32_t build_layer(struct build *b, int il, int32_t inpL) {
         res = get_rows(s, res, b->out_ids);
     }
     if (b->a.gemma)
-        cur = build_norm(b, cur, weight(b, "blk.%d.post_attention_norm.weight", il, be, e, 1, 1), il);
+        cur = build_norm(b, cur, weight(b, "post_attention_norm.weight", il, be, e, 1, 1), il);
     int32_t ffn_inp = name_it(s, t_like(s, OP_ADD, cur, res), "ffn_inp", il);
-    cur = build_norm(b, ffn_inp, weight(b, "blk.%d.ffn_norm.weight", il, be, e, 1, 1), il);
+    cur = build_norm(b, ffn_inp, weight(b, "ffn_norm.weight", il, be, e, 1, 1), il);
     if (b->a.moe)
         cur = build_moe(b, cur, il, be);
     else
         cur = build_ffn(b, cur, il, be);
     if (b->a.gemma)
-        cur = build_norm(b, cur, weight(b, "blk.%d.post_ffw_norm.weight", il, be, e, 1, 1), -1);
+        cur = build_norm(b, cur, weight(b, "post_ffw_norm.weight", il, be, e, 1, 1), -1);
     if (b->a.fused_up) /* phi3 adds residual + cur */
         return name_it(s, t_like(s, OP_ADD, ffn_inp, cur), "l_out", il);
     return name_it(s, t_like(s, OP_ADD, cur, ffn_inp), "l_out", il);
@@ -724,7 +752,8 @@ static void attn_inputs(struct build *b, int c, int64_t n_kv) {
     }
     b->v_idxs[c] = input(s, VF_DT_I64, b->v_trans ? nt * n_embd_v_max : nt, 1, 1, 1, "v_idxs");
     int64_t ns = b->in->kv_unified ? 1 : b->n_seqs;
-    b->mask[c] = input(s, b->in->flash_attn ? VF_DT_F16 : VF_DT_F32, n_kv, nt / ns, 1, ns, "kq_mask");
+    b->mask[c] =
+        input(s, b->in->flash_attn ? VF_DT_F16 : VF_DT_F32, n_kv, nt / ns, 1, ns, "kq_mask");
     b->k_rot[c] = b->v_rot[c] = -1;
     if (vf_dtype_is_quantized(b->in->type_k) && hp->n_embd_head_k % 64 == 0) {
         int64_t nrot = 64;
@@ -745,7 +774,7 @@ static void build_graph(struct build *b) {
     int64_t e = hp->n_embd, nt = b->n_tokens;
     int32_t tok = input(s, VF_DT_I32, nt, 1, 1, 1, "inp_tokens");
     int32_t embd_in = input(s, VF_DT_F32, e, nt, 1, 1, "inp_embd");
-    int32_t tok_embd = weight(b, "token_embd.weight", 0, s->cpu, e, hp->n_vocab, 1);
+    int32_t tok_embd = weight(b, "token_embd.weight", -1, s->cpu, e, hp->n_vocab, 1);
     int32_t inpL = name_it(s, get_rows(s, tok_embd, tok), "embd", -1);
     expand(s, inpL);        /* ggml_build_forward_select: the token path first */
     expand(s, embd_in);
@@ -759,12 +788,14 @@ static void build_graph(struct build *b) {
     for (uint32_t il = 0; il < hp->n_layer && !s->oom; il++)
         inpL = build_layer(b, (int)il, inpL);
     int be_out = layer_be(b, (int)hp->n_layer);
-    int32_t cur = build_norm(b, inpL, weight(b, "output_norm.weight", 0, be_out, e, 1, 1), -1);
+    int32_t cur = build_norm(b, inpL, weight(b, "output_norm.weight", -1, be_out, e, 1, 1), -1);
     name_it(s, cur, "result_norm", -1);
     int32_t t_embd = cur;
-    const char *wname = hp->tied_embeddings && !find_weight(b, "output.weight") ? "token_embd.weight"
-                                                                                : "output.weight";
-    cur = name_it(s, mul_mat(s, weight(b, wname, 0, be_out, e, hp->n_vocab, 1), cur), "logits", -1);
+    const char *wname = hp->tied_embeddings && !find_weight(b, "output.weight")
+                            ? "token_embd.weight"
+                            : "output.weight";
+    cur =
+        name_it(s, mul_mat(s, weight(b, wname, -1, be_out, e, hp->n_vocab, 1), cur), "logits", -1);
     expand(s, cur);
     s->t[cur].flags |= TF_OUTPUT;
     s->t[t_embd].flags |= TF_OUTPUT;
@@ -882,10 +913,11 @@ static int cuda_deps(struct sim *s, const int32_t *g, int i0, int i1, struct dep
             int64_t ne = x->ne[0];
             if (!ok || (ne & (ne - 1)) != 0 || ne > 512)
                 continue;
+            /* ggml-cuda keeps the ten nodes and their sources until the node after them */
             struct dep *d = &deps[n++];
             d->n = 0;
-            d->until = g[i + 9];
-            for (int k = 0; k < 9; k++) {
+            d->until = g[i + 10];
+            for (int k = 0; k < 10; k++) {
                 dep_add(d, g[i + k]);
                 for (int j = 0; j < NSRC; j++)
                     if (s->t[g[i + k]].src[j] >= 0)
@@ -895,6 +927,50 @@ static int cuda_deps(struct sim *s, const int32_t *g, int i0, int i1, struct dep
         }
     }
     return n;
+}
+
+#define MAX_DEPS 256
+
+/* The split being collected by pass 5 and the node list written so far. */
+struct emit {
+    int32_t *o, n, cap;         /* the allocator's node list */
+    int32_t *ins, n_in;         /* the split's inputs (sources on other backends) */
+    int32_t *body, n_body;      /* the split's nodes */
+    struct dep *deps;
+    int be;                     /* the split's backend */
+};
+
+/* Write a finished split: for each input, a dependency node on the source
+ * (so it lives until copied) and the copy itself; then the nodes, with the
+ * dependency nodes of CUDA's fusions after the node they must outlive. */
+static void emit_split(struct sim *s, struct emit *e) {
+    for (int32_t k = 0; k < e->n_in; k++) {
+        int32_t src = e->ins[k];
+        int32_t dep = new_dep(s, src);
+        s->t[dep].src[0] = src;
+        s->t[dep].be = s->t[src].be;
+        push_i32(s, &e->o, &e->n, &e->cap, dep);
+        push_i32(s, &e->o, &e->n, &e->cap, s->t[src].copy[e->be]);
+    }
+    int nd = 0;
+    if (s->cuda && e->be == 0)
+        nd = cuda_deps(s, e->body, 0, e->n_body, e->deps, MAX_DEPS);
+    for (int32_t k = 0; k < e->n_body; k++) {
+        push_i32(s, &e->o, &e->n, &e->cap, e->body[k]);
+        for (int d = 0; d < nd; d++) {
+            if (e->deps[d].until != e->body[k])
+                continue;
+            for (int q = 0; q < e->deps[d].n; q += NSRC) {
+                int32_t dn = new_dep(s, e->deps[d].keep[q]);
+                for (int r = 0; r < NSRC && q + r < e->deps[d].n; r++)
+                    s->t[dn].src[r] = e->deps[d].keep[q + r];
+                s->t[dn].be = (int8_t)e->be;
+                push_i32(s, &e->o, &e->n, &e->cap, dn);
+            }
+        }
+    }
+    e->n_in = 0;
+    e->n_body = 0;
 }
 
 /* Assign backends (passes 1-4), split the graph and create the input copies
@@ -931,7 +1007,8 @@ static void schedule(struct sim *s, int32_t **out_nodes, int32_t *out_n) {
                 x->be = (int8_t)cur;
         }
     }
-    /* pass 3: unassigned nodes go to the backend supporting most inputs (upgrades need equal buffer types: none here) */
+    /* pass 3: unassigned nodes go to the backend that can use most of their
+     * inputs (upgrades need equal buffer types, which CUDA0 and CPU never have) */
     for (int32_t i = 0; i < nn; i++) {
         struct tn *x = &s->t[g[i]];
         if (is_view_op(x->op) || x->be != NO_BE)
@@ -943,7 +1020,8 @@ static void schedule(struct sim *s, int32_t **out_nodes, int32_t *out_n) {
                 int32_t c = x->src[j];
                 if (c < 0)
                     continue;
-                bool assigned = s->t[c].be != NO_BE || (s->t[c].view_src >= 0 && s->t[s->t[c].view_src].be != NO_BE);
+                bool assigned = s->t[c].be != NO_BE ||
+                                (s->t[c].view_src >= 0 && s->t[s->t[c].view_src].be != NO_BE);
                 if (assigned && buffer_supported(s, c, be))
                     n_sup++;
             }
@@ -967,128 +1045,69 @@ static void schedule(struct sim *s, int32_t **out_nodes, int32_t *out_n) {
         if (x->be == NO_BE)
             x->be = 0;
     }
-    /* pass 5: splits and input copies; build the allocator's node list */
-    int32_t cap = nn * 3 + 64, n = 0;
-    int32_t *o = vf_malloc((size_t)cap * sizeof *o);
-    int32_t *ins = vf_malloc((size_t)(nn + 1) * sizeof *ins);
-    struct dep *deps = vf_malloc(256 * sizeof *deps);
-    if (!o || !ins || !deps) {
-        vf_free(o);
-        vf_free(ins);
-        vf_free(deps);
+    /* pass 5: splits and input copies; write the allocator's node list */
+    struct emit e;
+    memset(&e, 0, sizeof e);
+    e.ins = vf_malloc((size_t)(s->n + 1) * sizeof *e.ins); /* inputs are distinct tensors */
+    e.body = vf_malloc((size_t)(nn + 1) * sizeof *e.body);
+    e.deps = vf_malloc(MAX_DEPS * sizeof *e.deps);
+    if (!e.ins || !e.body || !e.deps) {
         s->oom = true;
-        return;
+        goto out;
     }
     int32_t i = 0;
     while (i < nn && is_view_op(s->t[g[i]].op))
-        i++;
-    int cur_be = i < nn ? s->t[g[i]].be : 0;
-    int32_t split_start = 0, n_in = 0;
-    /* the split's nodes are collected, then emitted after its inputs */
-    int32_t *body = vf_malloc((size_t)(nn + 1) * sizeof *body);
-    if (!body) {
-        vf_free(o);
-        vf_free(ins);
-        vf_free(deps);
-        s->oom = true;
-        return;
-    }
-    int32_t n_body = 0;
-    for (int32_t k = 0; k < i; k++)
-        body[n_body++] = g[k];
-    for (;; i++) {
-        bool end = i >= nn;
-        struct tn *x = end ? NULL : &s->t[g[i]];
-        bool new_split = end;
-        if (!end && !is_view_op(x->op)) {
-            if (x->be == cur_be && n_in > 0) {
-                for (int j = 0; j < NSRC && !new_split; j++) {
-                    int32_t c = x->src[j];
-                    if (c < 0)
-                        continue;
-                    struct tn *w = &s->t[c];
-                    if (w->ext != NO_BE && w->ext_weights && w->be != cur_be && !buffer_supported(s, c, cur_be))
-                        new_split = true;
+        e.body[e.n_body++] = g[i++];
+    e.be = i < nn ? s->t[g[i]].be : 0;
+    for (; i < nn && !s->oom; i++) {
+        int32_t ti = g[i];
+        if (!is_view_op(s->t[ti].op)) {
+            int nbe = s->t[ti].be;
+            bool need = false;
+            /* a weight the split's backend cannot use starts a new split, so
+             * the memory of the previous weight copies can be reused */
+            if (nbe == e.be && e.n_in > 0) {
+                for (int j = 0; j < NSRC && !need; j++) {
+                    int32_t c = s->t[ti].src[j];
+                    if (c >= 0 && s->t[c].ext != NO_BE && s->t[c].ext_weights &&
+                        s->t[c].be != e.be && !buffer_supported(s, c, e.be))
+                        need = true;
                 }
             }
-            if (x->be != cur_be)
-                new_split = true;
-        }
-        if (new_split && (n_body > 0 || end)) {
-            /* emit the finished split: for each input a dependency on the
-             * source and the copy, then the nodes (with CUDA's fusion deps) */
-            for (int32_t k = 0; k < n_in; k++) {
-                int32_t src = ins[k];
-                int32_t dep = new_dep(s, src);
-                s->t[dep].src[0] = src;
-                s->t[dep].be = s->t[src].be;
-                if (n + 2 > cap)
-                    break;
-                o[n++] = dep;
-                o[n++] = s->t[src].copy[cur_be];
+            if (nbe != e.be || need) {
+                emit_split(s, &e);
+                e.be = nbe;
             }
-            int nd = 0;
-            if (s->cuda && cur_be == 0)
-                nd = cuda_deps(s, body, 0, n_body, deps, 256);
-            for (int32_t k = 0; k < n_body && n < cap; k++) {
-                o[n++] = body[k];
-                for (int d = 0; d < nd; d++) {
-                    if (deps[d].until != body[k])
-                        continue;
-                    for (int q = 0; q < deps[d].n; q += NSRC) {
-                        int32_t dn = new_dep(s, deps[d].keep[q]);
-                        for (int r = 0; r < NSRC && q + r < deps[d].n; r++)
-                            s->t[dn].src[r] = deps[d].keep[q + r];
-                        s->t[dn].be = (int8_t)cur_be;
-                        if (n < cap)
-                            o[n++] = dn;
-                    }
-                }
-            }
-            (void)split_start;
-            split_start = i;
-            n_body = 0;
-            n_in = 0;
-            if (end)
-                break;
-            cur_be = x->be;
         }
-        body[n_body++] = g[i];
-        if (is_view_op(x->op))
+        e.body[e.n_body++] = ti;
+        if (is_view_op(s->t[ti].op))
             continue;
         for (int j = 0; j < NSRC; j++) {
-            int32_t c = x->src[j];
-            if (c < 0)
+            int32_t c = s->t[ti].src[j];
+            if (c < 0 || s->t[c].be == e.be || buffer_supported(s, c, e.be))
                 continue;
-            struct tn *w = &s->t[c];
-            if (w->be == cur_be || buffer_supported(s, c, cur_be))
-                continue;
-            if (w->copy[cur_be] < 0) {
+            if (s->t[c].copy[e.be] < 0) {
                 int32_t cp = t_alloc(s);
-                x = &s->t[g[i]];
-                w = &s->t[c];
-                struct tn *y = &s->t[cp];
+                struct tn *y = &s->t[cp], *w = &s->t[c];
                 y->type = w->type;
                 memcpy(y->ne, w->ne, sizeof y->ne);
                 memcpy(y->nb, w->nb, sizeof y->nb);
-                y->be = (int8_t)cur_be;
+                y->be = (int8_t)e.be;
                 y->name = w->name;
                 y->il = w->il;
-                w->copy[cur_be] = cp;
-                ins[n_in++] = c;
+                w->copy[e.be] = cp;
+                e.ins[e.n_in++] = c;
             }
-            x->src[j] = w->copy[cur_be];
+            s->t[ti].src[j] = s->t[c].copy[e.be];
         }
-        if (s->oom)
-            break;
     }
-    vf_free(body);
-    vf_free(ins);
-    vf_free(deps);
-    if (n >= cap)
-        s->bad = true;
-    *out_nodes = o;
-    *out_n = n;
+    emit_split(s, &e);
+out:
+    vf_free(e.ins);
+    vf_free(e.body);
+    vf_free(e.deps);
+    *out_nodes = e.o;
+    *out_n = e.n;
 }
 
 /* ==== Allocator (ggml-alloc's gallocr and dyn_tallocr) ==== */
@@ -1193,13 +1212,10 @@ static void dyn_free(struct sim *s, int buf, uint64_t off, uint64_t size) {
     dyn_insert(s, d, off, size);
 }
 
-static bool is_allocated(struct sim *s, int32_t t) {
-    return s->t[t].ext != NO_BE || s->t[t].own ||
-           (s->t[t].view_src >= 0 && s->t[s->t[t].view_src].ext != NO_BE);
-}
-
-/* ggml_gallocr_allocate_node: reuse a parent's memory in place when it is
- * this node's last user, else take a block from the buffer. */
+/* ggml_gallocr_allocate_node: an op that can work in place takes the memory
+ * of a source it is the last user of (views never qualify: ggml only reuses
+ * tensors it allocated itself), giving back any extra tail; anything else
+ * gets a block from its backend's buffer. */
 static void allocate_node(struct sim *s, int32_t t, int buf) {
     struct tn *x = &s->t[t];
     if (x->ext != NO_BE || x->own || x->view_src >= 0)
@@ -1211,33 +1227,17 @@ static void allocate_node(struct sim *s, int32_t t, int buf) {
             if (p < 0)
                 continue;
             struct tn *P = &s->t[p];
-            bool p_own = P->view_src >= 0 ? false : P->own;
-            if (P->view_src >= 0)
-                p_own = P->own; /* views are never "own"; ggml checks the hash entry */
-            if (!p_own && !(P->view_src >= 0 && s->t[P->view_src].own && P->own))
-                ;
-            if (!P->own && P->view_src < 0)
+            if (!P->own || (P->flags & TF_OUTPUT) || !same_layout(x, P) || P->n_children != 1 ||
+                P->n_views != 0)
                 continue;
-            if (P->view_src >= 0 && !s->t[P->view_src].own)
-                continue;
-            if ((P->flags & TF_OUTPUT) || (P->view_src >= 0 && (s->t[P->view_src].flags & TF_OUTPUT)))
-                continue;
-            if (!same_layout(x, P))
-                continue;
-            if (P->n_children != 1 || P->n_views != 0)
-                continue;
-            int32_t owner = P->view_src >= 0 ? P->view_src : p;
-            struct tn *O = &s->t[owner];
-            if (P->view_src >= 0 && !(O->n_views == 1 && O->n_children == 0 && P->view_offs == 0))
-                continue;
-            x->buf = O->buf;
-            x->addr = O->addr;
+            x->buf = P->buf;
+            x->addr = P->addr;
             P->own = false;
-            O->own = false;
-            uint64_t ps = VF_PAD(alloc_size(s, owner, O->buf), s->dyn[O->buf].align);
-            uint64_t ns = VF_PAD(alloc_size(s, t, x->buf), s->dyn[O->buf].align);
+            uint64_t al = s->dyn[P->buf].align;
+            uint64_t ps = VF_PAD(alloc_size(s, p, P->buf), al);
+            uint64_t ns = VF_PAD(alloc_size(s, t, x->buf), al);
             if (ps > ns)
-                dyn_free(s, O->buf, O->addr + ns, ps - ns);
+                dyn_free(s, P->buf, P->addr + ns, ps - ns);
             return;
         }
     }
@@ -1338,8 +1338,8 @@ static void record_peak(struct sim *s, int buf, int32_t at) {
 
 /* ==== Entry point ==== */
 
-static bool arch_of(const char *name, const struct vf_llm_hparams *hp, const struct vf_tensor_list *tl,
-                    struct arch *a) {
+static bool arch_of(const char *name, const struct vf_llm_hparams *hp,
+                    const struct vf_tensor_list *tl, struct arch *a) {
     memset(a, 0, sizeof *a);
     if (!strcmp(name, "llama") || !strcmp(name, "mistral")) {
     } else if (!strcmp(name, "qwen2")) {
@@ -1360,8 +1360,12 @@ static bool arch_of(const char *name, const struct vf_llm_hparams *hp, const str
     } else {
         return false;
     }
+    /* rope factors: Llama 3.x (rope_freqs) and Phi-3/4 (LongRoPE); without a
+     * tensor list, guessed from the architecture and the Llama 3 vocabulary */
+    a->rope_freqs = (!strcmp(name, "llama") && hp->n_vocab == 128256) || !strcmp(name, "phi3");
     if (tl) {
-        a->rope_freqs = vf_tensor_list_find(tl, "rope_freqs.weight") != NULL;
+        a->rope_freqs = vf_tensor_list_find(tl, "rope_freqs.weight") != NULL ||
+                        vf_tensor_list_find(tl, "rope_factors_long.weight") != NULL;
         if (vf_tensor_list_find(tl, "blk.0.attn_q.bias"))
             a->qkv_bias = true;
         if (vf_tensor_list_find(tl, "blk.0.attn_qkv.weight"))
@@ -1370,6 +1374,13 @@ static bool arch_of(const char *name, const struct vf_llm_hparams *hp, const str
     if (a->moe && (!hp->n_expert || !hp->n_expert_used || !hp->n_ff_exp))
         return false;
     return true;
+}
+
+/* KV cells per stream as llama_context sizes them: the context padded to
+ * 256, split evenly between the sequences unless the cache is unified. */
+static uint64_t kv_cells(const struct vf_llama_compute_in *in) {
+    uint64_t n_ctx = VF_PAD((uint64_t)in->n_ctx, 256);
+    return in->kv_unified ? n_ctx : VF_PAD(n_ctx / in->n_seq_max, 256);
 }
 
 /* Simulate one reserve (n_tokens, n_seqs, n_outputs) into s->size[]. */
@@ -1382,7 +1393,9 @@ static int simulate(const struct vf_llama_compute_in *in, const struct arch *a, 
     s->cpu = s->n_be - 1;
     s->align[0] = s->cuda ? 128 : 32;
     s->align[1] = 32;
-    t_alloc(s); /* sentinel */
+    t_alloc(s); /* tensor 0: a sentinel that absorbs writes after an allocation failure */
+    if (s->oom)
+        return VF_ERR_NOMEM;
 
     struct build b;
     memset(&b, 0, sizeof b);
@@ -1396,9 +1409,10 @@ static int simulate(const struct vf_llama_compute_in *in, const struct arch *a, 
     b.n_seqs = n_seqs;
     b.n_outputs = n_outputs;
     b.n_stream = in->kv_unified ? 1 : in->n_seq_max;
-    uint64_t n_ctx = VF_PAD((uint64_t)in->n_ctx, 256);
-    b.kv_size = in->kv_unified ? (int64_t)n_ctx : (int64_t)VF_PAD(n_ctx / in->n_seq_max, 256);
-    b.iswa = hp->n_swa > 0;
+    b.kv_size = (int64_t)kv_cells(in);
+    /* of these architectures only gemma3 has a separate sliding-window cache
+     * (llama.cpp ignores the sliding window of phi3 and llama GGUFs) */
+    b.iswa = a->gemma && hp->n_swa > 0;
     /* llama.cpp's default swa_full keeps the SWA cache at full size */
     b.kv_size_swa = b.kv_size;
     b.v_trans = !in->flash_attn;
@@ -1407,9 +1421,7 @@ static int simulate(const struct vf_llama_compute_in *in, const struct arch *a, 
         ngl = (int32_t)hp->n_layer + 1;
     b.i_gpu_start = (int)hp->n_layer + 1 - ngl;
     b.full_offload = ngl > (int32_t)hp->n_layer;
-    b.rope_freqs = -1;
-    if (a->rope_freqs)
-        b.rope_freqs = weight(&b, "rope_freqs.weight", 0, layer_be(&b, 0), hp->n_embd_head_k / 2, 1, 1);
+    b.rope_freqs[0] = b.rope_freqs[1] = -1;
 
     build_graph(&b);
     if (s->oom)
@@ -1442,10 +1454,13 @@ static void dims(const struct tn *x, char *buf, size_t n) {
         o += (size_t)snprintf(buf + o, n - o, "%s%lld", i ? " x " : "", (long long)x->ne[i]);
 }
 
-/* "CUDA0 298.75 MiB at logits: logits 151936 x 512 x 4 B = 296.75 MiB + ..." */
+/* One buffer's line: its size, then the biggest tensors alive when it reached
+ * that size, e.g. "CUDA0 298.75 MiB: logits 151936 x 512 x 4 B = 296.75 MiB +
+ * result_norm 1024 x 512 x 4 B = 2.00 MiB", then the rest and any free gaps. */
 static size_t explain_buf(const struct sim *s, int buf, const char *label, char *out, size_t n) {
     const struct peak *p = &s->peak[buf];
-    size_t o = (size_t)snprintf(out, n, "%s %.2f MiB", label, (double)s->size[buf] / (double)VF_MIB);
+    size_t o =
+        (size_t)snprintf(out, n, "%s %.2f MiB", label, (double)s->size[buf] / (double)VF_MIB);
     if (o >= n || !p->n_top)
         return o < n ? o : n;
     uint64_t shown = 0;
@@ -1456,11 +1471,13 @@ static size_t explain_buf(const struct sim *s, int buf, const char *label, char 
         const char *nm = x->name ? x->name : "tensor";
         uint32_t bl = blck_of(x->type);
         if (bl == 1)
-            o += (size_t)snprintf(out + o, n - o, "%s%s %s x %llu B = %.2f MiB", i ? " + " : ": ", nm, d,
-                                  (unsigned long long)tsize_of(x->type), (double)p->top_bytes[i] / (double)VF_MIB);
+            o += (size_t)snprintf(out + o, n - o, "%s%s %s x %llu B = %.2f MiB", i ? " + " : ": ",
+                                  nm, d, (unsigned long long)tsize_of(x->type),
+                                  (double)p->top_bytes[i] / (double)VF_MIB);
         else
             o += (size_t)snprintf(out + o, n - o, "%s%s %s %s = %.2f MiB", i ? " + " : ": ", nm, d,
-                                  vf_dtype_name((enum vf_dtype)x->type), (double)p->top_bytes[i] / (double)VF_MIB);
+                                  vf_dtype_name((enum vf_dtype)x->type),
+                                  (double)p->top_bytes[i] / (double)VF_MIB);
         shown += p->top_bytes[i];
     }
     if (o < n && p->n_live > 3)
@@ -1478,14 +1495,17 @@ int vf_llama_compute(const struct vf_llama_compute_in *in, struct vf_llama_compu
     if (!hp || !in->n_ctx || !in->n_ubatch || !in->n_batch || !in->n_seq_max || !hp->n_layer ||
         !hp->n_embd || !hp->n_head || !hp->n_embd_head_k || !hp->n_embd_head_v || !hp->n_vocab ||
         hp->n_layer > VF_MAX_LAYERS || in->n_seq_max > 256) {
-        snprintf(out->explain, sizeof out->explain, "compute buffers: incomplete model shapes or settings");
+        snprintf(out->explain, sizeof out->explain,
+                 "compute buffers: incomplete model shapes or settings");
         return VF_ERR_ARG;
     }
     struct arch a;
     if (!arch_of(hp->arch, hp, in->tensors, &a)) {
-        snprintf(out->explain, sizeof out->explain,
-                 "compute buffers of architecture '%s' are not modelled (llama, mistral, qwen2, qwen3, "
-                 "qwen3moe, gemma3, phi3 are)", hp->arch);
+        snprintf(
+            out->explain, sizeof out->explain,
+            "compute buffers of architecture '%s' are not modelled (llama, mistral, qwen2, qwen3, "
+            "qwen3moe, gemma3, phi3 are)",
+            hp->arch);
         return VF_ERR_UNSUPPORTED;
     }
     if (!a.moe && !hp->n_ff) {
@@ -1497,8 +1517,9 @@ int vf_llama_compute(const struct vf_llama_compute_in *in, struct vf_llama_compu
                  "a quantized V cache needs flash attention (llama.cpp refuses the context)");
         return VF_ERR_ARG;
     }
-    if (row_size(in->type_k, hp->n_embd_head_k) == 0 || row_size(in->type_v, hp->n_embd_head_v) == 0 ||
-        hp->n_embd_head_k % blck_of(in->type_k) || hp->n_embd_head_v % blck_of(in->type_v)) {
+    if (row_size(in->type_k, hp->n_embd_head_k) == 0 ||
+        row_size(in->type_v, hp->n_embd_head_v) == 0 || hp->n_embd_head_k % blck_of(in->type_k) ||
+        hp->n_embd_head_v % blck_of(in->type_v)) {
         snprintf(out->explain, sizeof out->explain, "KV types %s/%s do not fit head size %u",
                  vf_dtype_name(in->type_k), vf_dtype_name(in->type_v), hp->n_embd_head_k);
         return VF_ERR_ARG;
@@ -1507,9 +1528,12 @@ int vf_llama_compute(const struct vf_llama_compute_in *in, struct vf_llama_compu
     /* the worst case llama.cpp reserves: a prompt ubatch (pp), then a token
      * step (tg); a buffer only grows, so each ends at the larger of the two */
     int64_t n_seqs = in->n_seq_max;
-    int64_t n_tokens = VF_MIN(VF_PAD((uint64_t)in->n_ctx, 256), in->n_ubatch);
-    int64_t n_out_pp = VF_MIN(n_tokens, (int64_t)in->n_batch);
+    uint64_t n_ctx = in->kv_unified ? kv_cells(in) : kv_cells(in) * in->n_seq_max;
+    int64_t n_tokens = (int64_t)VF_MIN(n_ctx, (uint64_t)in->n_ubatch);
+    int64_t n_out_max = in->n_outputs_max ? in->n_outputs_max : in->n_batch;
+    int64_t n_out_pp = VF_MAX(VF_MIN(n_tokens, n_out_max), 1);
     struct sim pp, tg;
+    memset(&tg, 0, sizeof tg);
     int rc = simulate(in, &a, n_tokens, n_seqs, n_out_pp, &pp);
     if (rc == VF_OK)
         rc = simulate(in, &a, n_seqs, n_seqs, n_seqs, &tg);

@@ -22,8 +22,15 @@ struct vf_llama_compute_in {
     enum vf_dtype type_k;
     enum vf_dtype type_v;
     enum vf_llama_backend backend;
-    int32_t n_gpu_layers;    /* CUDA: layers offloaded (>= n_layer + 1 means all, incl. output) */
+    int32_t n_gpu_layers;    /* CUDA: layers offloaded (>= n_layer + 1 or < 0 means all, incl. output) */
     bool offload_kqv;
+    /* Optional: the model's tensors (GGUF names). Gives the weight types of the
+     * copies that partial offload makes in the CUDA buffer (NULL: Q8_0 assumed)
+     * and confirms q/k/v biases, fused QKV and rope factors. Borrowed for the
+     * call only. */
+    const struct vf_tensor_list *tensors;
+    uint32_t n_outputs_max;  /* llama_context_params.n_outputs_max: 0 = n_batch (the
+                              * library default); llama-server sets n_parallel */
 };
 
 struct vf_llama_compute_out {
@@ -32,8 +39,12 @@ struct vf_llama_compute_out {
     char explain[512];       /* one line: the dominant terms and their sizes */
 };
 
-/* Predict the compute buffers. Returns VF_OK or VF_ERR_UNSUPPORTED for an
- * architecture the model does not cover (explain says which). */
+/* Predict the compute buffers by simulating llama.cpp's worst-case graph, its
+ * scheduler and its allocator (docs/internals/llama-compute.md). Returns VF_OK;
+ * VF_ERR_UNSUPPORTED for an architecture the model does not cover (explain says
+ * which); VF_ERR_ARG for missing shapes or settings llama.cpp would refuse (a
+ * quantized V cache without flash attention); VF_ERR_NOMEM. On error *out holds
+ * zero sizes and explain says why. */
 int vf_llama_compute(const struct vf_llama_compute_in *in, struct vf_llama_compute_out *out);
 
 #endif

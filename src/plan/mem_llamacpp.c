@@ -186,7 +186,7 @@ int vf_mem_llamacpp(struct vf_component *c, const struct vf_device *dev) {
         .n_seq_max = n_seq, .kv_unified = cfg->kv_unified, .flash_attn = fa,
         .type_k = cfg->type_k, .type_v = cfg->type_v,
         .backend = gpu ? VF_LLAMA_CUDA : VF_LLAMA_CPU,
-        .n_gpu_layers = ngl, .offload_kqv = cfg->offload_kqv,
+        .n_gpu_layers = ngl, .offload_kqv = cfg->offload_kqv, .tensors = &c->model.tensors,
     };
     struct vf_llama_compute_out co;
     memset(&co, 0, sizeof co);

@@ -298,13 +298,29 @@ static void plan_llm(struct vf_plan *p, const struct vf_plan_req *req, const str
                 u = 0.95;
             c->vllm.gpu_memory_utilization = u > 0 ? u : 0.01;
         }
+        if (!(pin && (pin->vllm_set & VF_PIN_MAXSEQS))) {
+            /* a voice assistant serves a few conversations: vLLM's default of
+             * 256-1024 sequences would spend GiBs on the sampler's profile peak */
+            c->vllm.max_num_seqs = VF_MAX(16u, 4 * sessions);
+        }
         if (!len_pinned) {
             c->vllm.max_model_len = VF_MIN(hi, (uint32_t)VF_MAX(req->min_ctx, 256));
             evaluate(p);
             uint64_t per = c->vllm.kv_tokens / sessions;
             uint32_t len = (uint32_t)VF_MIN((uint64_t)hi, per);
-            if (len >= req->min_ctx) {
+            /* the profile peak depends on max_model_len: settle on the longest
+             * length vLLM accepts (a few rounds, shrinking to its own estimate) */
+            for (int round = 0; round < 6 && len >= req->min_ctx; round++) {
                 c->vllm.max_model_len = len;
+                evaluate(p);
+                if (!p->errors.n)
+                    break;
+                uint32_t fit = c->vllm.max_model_len_fit;
+                uint32_t next = fit && fit < len ? fit : len - VF_MAX(16u, len / 64);
+                len = next / 16 * 16;
+            }
+            if (p->errors.n || len < req->min_ctx) {
+                c->vllm.max_model_len = VF_MIN(hi, (uint32_t)VF_MAX(req->min_ctx, 256));
                 evaluate(p);
             }
         } else {

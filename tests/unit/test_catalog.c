@@ -93,7 +93,8 @@ static void test_lenient_ids(void **state) {
     static const char *same[] = {"Qwen/Qwen3-8B", "qwen3-8b", "Qwen3-8B", "QWEN/QWEN3-8B-GGUF"};
     for (size_t i = 0; i < 4; i++)
         assert_non_null(vf_catalog_find_llm(same[i]));
-    assert_ptr_equal(vf_catalog_find_llm("Qwen2.5-7B"), vf_catalog_find_llm("Qwen/Qwen2.5-7B-Instruct"));
+    assert_ptr_equal(vf_catalog_find_llm("Qwen2.5-14B"), vf_catalog_find_llm("Qwen/Qwen2.5-14B-Instruct"));
+    assert_ptr_not_equal(vf_catalog_find_llm("Qwen/Qwen2.5-7B"), vf_catalog_find_llm("Qwen/Qwen2.5-7B-Instruct"));
     assert_ptr_equal(vf_catalog_find_llm("Meta-Llama-3.1-8B-Instruct"),
                      vf_catalog_find_llm("meta-llama/Llama-3.1-8B-Instruct"));
     static const char *whispers[][2] = {
