@@ -42,7 +42,7 @@ fuzz: deps
 	@scripts/fuzz.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 
 valgrind: all
-	cd $(BUILD) && ctest -L unit -T memcheck --output-on-failure
+	@scripts/valgrind.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)/CMakeFiles $(BUILD)/voxfit $(BUILD)-asan $(BUILD)-fuzz
