@@ -157,6 +157,26 @@ int vf_compose_parse(const char *text, size_t len, struct vf_compose *out, char 
         vf_errf(err, errlen, "compose file larger than %u bytes", VF_COMPOSE_MAX_BYTES);
         return VF_ERR_TOOBIG;
     }
+    /* libyaml's time grows with the square of flow-collection depth: refuse
+     * absurd nesting (real compose files nest a few levels) before parsing */
+    int depth = 0;
+    char quote = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        if (quote) {
+            if (ch == quote || ch == '\n')
+                quote = 0;
+        } else if (ch == '"' || ch == '\'') {
+            quote = ch;
+        } else if (ch == '[' || ch == '{') {
+            if (++depth > 64) {
+                vf_errf(err, errlen, "YAML nesting deeper than 64 levels near byte %zu", i);
+                return VF_ERR_FORMAT;
+            }
+        } else if ((ch == ']' || ch == '}') && depth > 0) {
+            depth--;
+        }
+    }
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser))

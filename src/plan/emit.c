@@ -28,7 +28,8 @@ static void llama_cmd(const struct vf_component *c, char *buf, size_t n, bool se
     snprintf(buf, n, "%s%s %s --host 0.0.0.0 --port 8000 -c %u -np %u -ngl %d -b %u -ub %u "
              "-fa %s -ctk %s -ctv %s%s%s --fit off",
              server_binary ? "llama-server " : "", file ? "-m" : "-hf", c->model.id, l->n_ctx,
-             l->n_seq_max, l->n_gpu_layers < 0 ? 999 : l->n_gpu_layers, l->n_batch, l->n_ubatch,
+             l->n_seq_max, c->placement == VF_PLACE_CPU ? 0 : l->n_gpu_layers < 0 ? 999 : l->n_gpu_layers,
+             l->n_batch, l->n_ubatch,
              l->flash_attn_resolved ? "on" : "off", kv_flag(l->type_k), kv_flag(l->type_v),
              l->kv_unified ? " -kvu" : " -no-kvu", l->mmap ? "" : " --no-mmap");
 }

@@ -28,7 +28,8 @@ void vf_report_flags(const struct vf_component *c, char *buf, size_t n) {
     switch (c->engine) {
     case VF_ENGINE_LLAMACPP:
         snprintf(buf, n, "-c %u -np %u -ngl %d -b %u -ub %u -fa %s -ctk %s -ctv %s%s%s", l->n_ctx,
-                 l->n_seq_max, l->n_gpu_layers < 0 ? 999 : l->n_gpu_layers, l->n_batch, l->n_ubatch,
+                 l->n_seq_max, c->placement == VF_PLACE_CPU ? 0 : l->n_gpu_layers < 0 ? 999 : l->n_gpu_layers,
+                 l->n_batch, l->n_ubatch,
                  l->flash_attn_resolved ? "on" : "off", kv_name(l->type_k), kv_name(l->type_v),
                  l->kv_unified ? " -kvu" : "", l->mmap ? "" : " --no-mmap");
         break;

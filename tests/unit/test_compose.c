@@ -105,10 +105,10 @@ static void test_hostile(void **state) {
     assert_int_equal(vf_compose_parse(notc, strlen(notc), &c, err, sizeof err), VF_ERR_FORMAT);
     assert_non_null(strstr(err, "services"));
     char *deep = malloc(200001);
-    for (int i = 0; i < 100000; i++)
+    for (int i = 0; i < 200000; i++)
         deep[i] = '[';
-    deep[100000] = 0;
-    rc = vf_compose_parse(deep, 100000, &c, err, sizeof err);
+    deep[200000] = 0;
+    rc = vf_compose_parse(deep, 200000, &c, err, sizeof err);
     assert_int_not_equal(rc, VF_OK);
     free(deep);
     char *big = calloc(1, VF_COMPOSE_MAX_BYTES + 2);
