@@ -24,6 +24,11 @@ double vf_quant_penalty(const char *q) {
     return 3.0;
 }
 
+/* Memory bandwidth assumed for a CPU plan (two channels of DDR4/DDR5) and
+ * the decoding speed a spoken conversation needs. */
+#define VF_CHOOSE_CPU_BANDWIDTH 25e9
+#define VF_CHOOSE_MIN_TPS 8.0
+
 struct cand {
     char id[300];
     double score;
@@ -170,6 +175,21 @@ int vf_choose(const struct vf_plan_req *req, const char *llm, const char *stt, s
         for (size_t i = 0; i < nL; i++)
             L[i].ok = !strcmp(L[i].id, "none") ||
                       size_one(req, VF_ROLE_LLM, L[i].id, req->llm_engine, 0, &L[i].bytes, NULL);
+    /* On a CPU, decoding reads every weight once per token: a model is only
+     * usable for conversation if memory bandwidth / size gives about
+     * VF_CHOOSE_MIN_TPS tokens per second; and Whisper beyond "small" is
+     * slower than real time on a few cores. Only models the user did not
+     * name are subject to this. */
+    if (!gpu) {
+        for (size_t i = 0; !llm && i < nL; i++)
+            if (L[i].ok && (double)L[i].bytes > VF_CHOOSE_CPU_BANDWIDTH / VF_CHOOSE_MIN_TPS)
+                L[i].ok = false;
+        for (size_t j = 0; !stt && j < nS; j++) {
+            const struct vf_cat_whisper *w = vf_catalog_find_whisper(S[j].id);
+            if (w && w->n_params > 250)
+                S[j].ok = false;
+        }
+    }
     double best = -1e9;
     size_t bi = 0, bj = 0;
     bool found = false;
