@@ -24,10 +24,10 @@ die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }
 pkgs=(build-essential cmake ninja-build pkg-config git clang llvm libclang-rt-14-dev
       libcjson-dev libyaml-dev libcivetweb-dev libcurl4-openssl-dev libssl-dev
       libsndfile1-dev libspeexdsp-dev libsamplerate0-dev libespeak-ng-dev
-      espeak-ng sox libcmocka-dev valgrind curl ca-certificates)
+      espeak-ng sox libcmocka-dev valgrind curl ca-certificates
+      chromium chromium-driver)   # the voice page's end-to-end test (headless, Debian's build)
 # Node.js may come from elsewhere (NodeSource); take Debian's only when absent.
 command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
-if [ "${VOXFIT_DEPS_BROWSER:-0}" = 1 ]; then pkgs+=(chromium chromium-driver); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

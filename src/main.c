@@ -16,6 +16,10 @@ static const struct command commands[] = {
     {"plan", vf_cmd_plan, "exact GPU/CPU memory budget for STT + LLM + TTS; engine flags, compose, audits"},
     {"measure", vf_cmd_measure, "load a model with the embedded engine and report what it really allocates"},
     {"dev", vf_cmd_dev, "developer tools: mkmodel (random-weight models in real formats)"},
+    {"gpu", vf_cmd_gpu, "live GPU view: memory, utilization, temperature, processes with their commands"},
+    {"up", vf_cmd_up, "start the planned engines one by one, check their memory, fall back when one does not fit"},
+    {"pull", vf_cmd_pull, "download models from the Hugging Face Hub into the cache (resumable, checksummed)"},
+    {"serve", vf_cmd_serve, "OpenAI-compatible server (chat completions, models, health, metrics) with the planned LLM"},
 };
 
 static void usage(FILE *f) {

@@ -7,5 +7,9 @@
 int vf_cmd_plan(int argc, char **argv);
 int vf_cmd_measure(int argc, char **argv);
 int vf_cmd_dev(int argc, char **argv);
+int vf_cmd_gpu(int argc, char **argv);
+int vf_cmd_up(int argc, char **argv);
+int vf_cmd_pull(int argc, char **argv);
+int vf_cmd_serve(int argc, char **argv);
 
 #endif

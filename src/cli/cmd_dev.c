@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "../core/args.h"
 #include "../dev/mkmodel.h"
+#include "../dev/mkwhisper.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -41,7 +42,10 @@ static int cmd_mkmodel(int argc, char **argv) {
     p.seed = (uint64_t)seed;
     p.n_ctx_train = (uint32_t)ctx;
     char err[512] = "";
-    int rc = vf_mkmodel_gguf(&p, err, sizeof err);
+    /* --like whisper-tiny.en, whisper-large-v3 ...: a whisper.cpp .bin */
+    int rc = !strncmp(p.like, "whisper", 7)
+                 ? vf_mkmodel_whisper(p.like, p.type, p.out, p.seed, err, sizeof err)
+                 : vf_mkmodel_gguf(&p, err, sizeof err);
     if (rc) {
         fprintf(stderr, "voxfit dev mkmodel: %s\n", err[0] ? err : vf_status_str(rc));
         return rc == VF_ERR_NOTFOUND || rc == VF_ERR_ARG || rc == VF_ERR_UNSUPPORTED ? 2 : 1;

@@ -7,6 +7,7 @@
 #include "../llm/llama_rt.h"
 #include "../llm/measure.h"
 #include "../model/dtype.h"
+#include "../stt/measure.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -18,13 +19,15 @@ static const char *kind_name(enum vf_buf_kind k) {
 }
 
 int vf_cmd_measure(int argc, char **argv) {
-    const char *llm = NULL, *kv_type = "f16", *fa = "auto";
+    const char *llm = NULL, *stt = NULL, *kv_type = "f16", *fa = "auto";
     int ngl = -1, ctx = 4096, batch = 2048, ubatch = 512, seqs = 1;
     bool json = false, dry = false, kv_unified = false, no_mmap = false;
     static const char *const kv_choices[] = {"f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "f32", NULL};
     static const char *const fa_choices[] = {"auto", "on", "off", NULL};
     const struct vf_opt opts[] = {
         {"--llm", NULL, VF_OPT_STR, &llm, "FILE.gguf", "GGUF model to load", NULL, 0, 0, 0, 0, NULL, NULL},
+        {"--stt", NULL, VF_OPT_STR, &stt, "FILE.bin", "whisper.cpp model to load with the embedded Whisper "
+         "(--sessions streams, --flash-attn)", NULL, 0, 0, 0, 0, NULL, NULL},
         {"--ctx", "-c", VF_OPT_INT, &ctx, "N", "context size (0: the model's)", "4096", 0, 1 << 24, 0, 0, NULL, NULL},
         {"--ngl", NULL, VF_OPT_INT, &ngl, "N", "layers on the GPU (-1: all)", "-1", -1, 100000, 0, 0, NULL, NULL},
         {"--batch", "-b", VF_OPT_INT, &batch, "N", "logical batch (n_batch)", "2048", 1, 1 << 20, 0, 0, NULL, NULL},
@@ -45,8 +48,16 @@ int vf_cmd_measure(int argc, char **argv) {
         sizeof opts / sizeof opts[0], argc, argv, pos, 0, &npos, stdout, stderr);
     if (ar != VF_ARGS_OK)
         return ar == VF_ARGS_HELP ? 0 : 2;
+    if (stt && !llm) {
+        char e[512] = "";
+        int r = vf_whisper_measure_print(stt, seqs, !strcmp(fa, "on") ? 1 : !strcmp(fa, "off") ? 0 : -1,
+                                         json, stdout, e, sizeof e);
+        if (r)
+            fprintf(stderr, "voxfit measure: %s\n", e[0] ? e : vf_status_str(r));
+        return r ? 1 : 0;
+    }
     if (!llm) {
-        fprintf(stderr, "voxfit measure: --llm FILE.gguf is required\n");
+        fprintf(stderr, "voxfit measure: --llm FILE.gguf or --stt FILE.bin is required\n");
         return 2;
     }
     struct vf_llama_settings s;

@@ -1,11 +1,15 @@
 /* nvml.c - see nvml.h. The declarations below follow NVML's documented C
  * API (types by their documented layout: handles are pointers, memory sizes
- * unsigned long long, versioned structs carry sizeof | version << 24). */
+ * unsigned long long, versioned structs carry sizeof | version << 24).
+ * Layouts, return codes and the R535 process-struct trap are documented in
+ * docs/internals/ops.md. */
 #include "nvml.h"
 #include "../core/reader.h"
 #include "../core/str.h"
 
 #include <dlfcn.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,15 +26,24 @@ struct nvml_memory_v2 {       /* nvmlMemory_v2_t */
 struct nvml_util {            /* nvmlUtilization_t */
     unsigned int gpu, memory;
 };
-struct nvml_proc {            /* nvmlProcessInfo_t (v2/v3 calls) */
-    unsigned int pid;
-    unsigned long long used;
-    unsigned int gpu_instance, compute_instance;
-};
+/* nvmlProcessInfo_t (v2/v3 calls): pid@0, used@8, gi@16, ci@20, 24 bytes.
+ * The v1 call writes pid@0, used@8 (16 bytes); the first R535 drivers wrote
+ * a 32-byte entry (usedGpuCcProtectedMemory@24) from the v3 call. Entries
+ * are decoded from raw bytes at these offsets, never through a C array of
+ * an assumed size. */
+_Static_assert(sizeof(struct nvml_memory_v2) == 40, "nvmlMemory_v2_t is 40 bytes");
+_Static_assert(offsetof(struct nvml_memory_v2, total) == 8, "nvmlMemory_v2_t.total at 8");
+_Static_assert(sizeof(struct nvml_memory) == 24, "nvmlMemory_t is 24 bytes");
 
 #define NVML_OK 0
 #define NVML_INSUFFICIENT_SIZE 7
+#define NVML_DRIVER_NOT_LOADED 9
+#define NVML_LIB_RM_VERSION_MISMATCH 18
 #define NVML_NOT_AVAILABLE 0xFFFFFFFFFFFFFFFFull
+#define PROC_ENTRY_MAX 32         /* the largest entry a driver has written */
+#define PROC_COUNT_MAX 4096       /* bound on what we ask the driver for */
+
+typedef nvml_ret (*procs_fn)(nvml_dev, unsigned int *, void *);
 
 struct vf_nvml {
     void *lib;
@@ -45,8 +58,8 @@ struct vf_nvml {
     nvml_ret (*util)(nvml_dev, struct nvml_util *);
     nvml_ret (*temp)(nvml_dev, int, unsigned int *);
     nvml_ret (*cc)(nvml_dev, int *, int *);
-    nvml_ret (*compute_procs)(nvml_dev, unsigned int *, struct nvml_proc *);
-    nvml_ret (*graphics_procs)(nvml_dev, unsigned int *, struct nvml_proc *);
+    procs_fn compute_procs, graphics_procs;
+    int proc_stride;          /* first guess for the entry size: 16, 24 or 32 */
     nvml_ret (*driver)(char *, unsigned int);
     const char *(*errstr)(nvml_ret);
     char driver_version[80];
@@ -61,6 +74,8 @@ int vf_nvml_open(struct vf_nvml **out, char *err, size_t errlen) {
     *out = NULL;
     const char *path = getenv("VOXFIT_NVML_LIB");
     void *lib = dlopen(path ? path : "libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!lib && !path)
+        lib = dlopen("libnvidia-ml.so", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         vf_errf(err, errlen, "NVML not available (%s): no NVIDIA driver on this machine",
                 path ? path : "libnvidia-ml.so.1");
@@ -83,10 +98,25 @@ int vf_nvml_open(struct vf_nvml **out, char *err, size_t errlen) {
     nv->util = sym(lib, "nvmlDeviceGetUtilizationRates", NULL);
     nv->temp = sym(lib, "nvmlDeviceGetTemperature", NULL);
     nv->cc = sym(lib, "nvmlDeviceGetCudaComputeCapability", NULL);
-    nv->compute_procs = sym(lib, "nvmlDeviceGetComputeRunningProcesses_v3",
-                            "nvmlDeviceGetComputeRunningProcesses_v2");
-    nv->graphics_procs = sym(lib, "nvmlDeviceGetGraphicsRunningProcesses_v3",
-                             "nvmlDeviceGetGraphicsRunningProcesses_v2");
+    /* The _v3 calls take 24-byte entries in every official header; the
+     * first R535 drivers wrote 32. nvitop's tell: those drivers export
+     * nvmlDeviceGetConfComputeMemSizeInfo but not yet
+     * nvmlDeviceGetRunningProcessDetailList. The guess is checked on the
+     * data (vf__nvml_decode_procs). */
+    nv->compute_procs = (procs_fn)sym(lib, "nvmlDeviceGetComputeRunningProcesses_v3", NULL);
+    nv->graphics_procs = (procs_fn)sym(lib, "nvmlDeviceGetGraphicsRunningProcesses_v3", NULL);
+    nv->proc_stride = dlsym(lib, "nvmlDeviceGetConfComputeMemSizeInfo") &&
+                      !dlsym(lib, "nvmlDeviceGetRunningProcessDetailList") ? 32 : 24;
+    if (!nv->compute_procs) {
+        nv->compute_procs = (procs_fn)sym(lib, "nvmlDeviceGetComputeRunningProcesses_v2", NULL);
+        nv->graphics_procs = (procs_fn)sym(lib, "nvmlDeviceGetGraphicsRunningProcesses_v2", NULL);
+        nv->proc_stride = 24;
+    }
+    if (!nv->compute_procs) {
+        nv->compute_procs = (procs_fn)sym(lib, "nvmlDeviceGetComputeRunningProcesses", NULL);
+        nv->graphics_procs = (procs_fn)sym(lib, "nvmlDeviceGetGraphicsRunningProcesses", NULL);
+        nv->proc_stride = 16;
+    }
     nv->driver = sym(lib, "nvmlSystemGetDriverVersion", NULL);
     nv->errstr = sym(lib, "nvmlErrorString", NULL);
     if (!nv->init || !nv->shutdown || !nv->count || !nv->handle || !nv->mem) {
@@ -97,8 +127,16 @@ int vf_nvml_open(struct vf_nvml **out, char *err, size_t errlen) {
     }
     nvml_ret r = nv->init();
     if (r != NVML_OK) {
-        vf_errf(err, errlen, "NVML initialisation failed: %s",
-                nv->errstr ? nv->errstr(r) : "error");
+        const char *why = nv->errstr ? nv->errstr(r) : "error";
+        if (r == NVML_LIB_RM_VERSION_MISMATCH)
+            vf_errf(err, errlen, "NVML initialisation failed: %s (the NVIDIA kernel module and "
+                    "libnvidia-ml are from different driver versions: reboot, or reload the "
+                    "nvidia module, after a driver upgrade)", why);
+        else if (r == NVML_DRIVER_NOT_LOADED)
+            vf_errf(err, errlen, "NVML initialisation failed: %s (the NVIDIA kernel module is "
+                    "not loaded)", why);
+        else
+            vf_errf(err, errlen, "NVML initialisation failed: %s (code %d)", why, r);
         dlclose(lib);
         vf_free(nv);
         return VF_ERR_BACKEND;
@@ -124,28 +162,130 @@ int vf_nvml_device_count(struct vf_nvml *nv) {
 
 const char *vf_nvml_driver_version(struct vf_nvml *nv) { return nv->driver_version; }
 
-static void add_procs(struct vf_nvml *nv, nvml_dev d, bool graphics,
-                      struct vf_nvml_device_info *out) {
-    nvml_ret (*fn)(nvml_dev, unsigned int *, struct nvml_proc *) =
-        graphics ? nv->graphics_procs : nv->compute_procs;
-    if (!fn)
+static uint32_t rd32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static uint64_t rd64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Whether n entries of the given size look like real process entries. */
+static bool procs_sane(const uint8_t *buf, unsigned int n, int stride, uint64_t pid_max,
+                       uint64_t total) {
+    for (unsigned int i = 0; i < n; i++) {
+        const uint8_t *e = buf + (size_t)i * (size_t)stride;
+        uint32_t pid = rd32(e);
+        uint64_t used = rd64(e + 8);
+        if (pid == 0 || pid > pid_max)
+            return false;
+        if (used != NVML_NOT_AVAILABLE && total && used > total)
+            return false;
+        if (stride >= 24) {
+            uint32_t gi = rd32(e + 16), ci = rd32(e + 20);
+            if ((gi != 0xFFFFFFFFu && gi > 64) || (ci != 0xFFFFFFFFu && ci > 64))
+                return false;
+        }
+    }
+    return true;
+}
+
+void vf__nvml_decode_procs(const uint8_t *buf, unsigned int n, int stride, bool graphics,
+                           uint64_t pid_max, struct vf_nvml_device_info *out) {
+    if (!pid_max)
+        pid_max = 4194304;
+    int use = 0;
+    if (procs_sane(buf, n, stride, pid_max, out->total_bytes)) {
+        use = stride;
+    } else if (stride != 16) {
+        int other = stride == 24 ? 32 : 24;
+        if (procs_sane(buf, n, other, pid_max, out->total_bytes)) {
+            use = other;
+            out->proc_stride_switched = true;
+        }
+    }
+    if (!use) {
+        out->proc_status = VF_NVML_PROCS_GARBLED;
         return;
-    struct nvml_proc procs[VF_NVML_MAX_PROCS];
-    unsigned int n = VF_NVML_MAX_PROCS;
-    if (fn(d, &n, procs) != NVML_OK)
-        return;
-    for (unsigned int i = 0; i < n && out->n_procs < VF_NVML_MAX_PROCS; i++) {
+    }
+    out->proc_stride = use;
+    for (unsigned int i = 0; i < n; i++) {
+        const uint8_t *e = buf + (size_t)i * (size_t)use;
+        uint32_t pid = rd32(e);
+        uint64_t used = rd64(e + 8);
         bool dup = false;
         for (int j = 0; j < out->n_procs; j++)
-            if (out->procs[j].pid == procs[i].pid)
+            if (out->procs[j].pid == pid)
                 dup = true;
         if (dup)
             continue;
+        if (out->n_procs >= VF_NVML_MAX_PROCS) {
+            out->n_procs_dropped++;
+            continue;
+        }
         struct vf_nvml_proc *p = &out->procs[out->n_procs++];
-        p->pid = procs[i].pid;
-        p->used_bytes = procs[i].used == NVML_NOT_AVAILABLE ? UINT64_MAX : procs[i].used;
+        p->pid = pid;
+        p->used_bytes = used == NVML_NOT_AVAILABLE ? UINT64_MAX : used;
         p->graphics = graphics;
     }
+}
+
+static uint64_t pid_max_now(void) {
+    uint64_t v = 0;
+    FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
+    if (f) {
+        unsigned long long x;
+        if (fscanf(f, "%llu", &x) == 1)
+            v = x;
+        fclose(f);
+    }
+    return v ? v : 4194304;
+}
+
+/* NVML's protocol: ask with a zero count for the number needed, then call
+ * again with room for twice that plus five (processes come and go), each
+ * entry sized for the largest layout a driver has written. */
+static void add_procs(struct vf_nvml *nv, nvml_dev d, bool graphics,
+                      struct vf_nvml_device_info *out) {
+    procs_fn fn = graphics ? nv->graphics_procs : nv->compute_procs;
+    if (!fn) {
+        if (!graphics)
+            out->proc_status = VF_NVML_PROCS_UNSUPPORTED;
+        return;
+    }
+    unsigned int n = 0;
+    nvml_ret r = fn(d, &n, NULL);
+    if (r == NVML_OK && n == 0)
+        return;
+    if (r != NVML_INSUFFICIENT_SIZE && r != NVML_OK) {
+        out->proc_status = VF_NVML_PROCS_FAILED;
+        return;
+    }
+    for (int attempt = 0; attempt < 3; attempt++) {
+        unsigned int cap = n > PROC_COUNT_MAX ? PROC_COUNT_MAX : n * 2 + 5;
+        uint8_t *buf = vf_calloc(cap, PROC_ENTRY_MAX);
+        if (!buf) {
+            out->proc_status = VF_NVML_PROCS_FAILED;
+            return;
+        }
+        unsigned int got = cap;
+        r = fn(d, &got, buf);
+        if (r == NVML_OK) {
+            if (got > cap)
+                got = cap;
+            vf__nvml_decode_procs(buf, got, nv->proc_stride, graphics, pid_max_now(), out);
+            vf_free(buf);
+            return;
+        }
+        vf_free(buf);
+        if (r != NVML_INSUFFICIENT_SIZE || cap >= PROC_COUNT_MAX)
+            break;
+        n = got > n ? got : n * 2 + 5;
+    }
+    out->proc_status = VF_NVML_PROCS_FAILED;
 }
 
 int vf_nvml_device_info(struct vf_nvml *nv, int i, struct vf_nvml_device_info *out) {

@@ -41,9 +41,9 @@ struct ggml_cgraph *vf__wh_graph_encoder(struct vf_whisper_state *s, struct ggml
                                          struct ggml_tensor **inp_mask) {
     const struct vf_whisper_model *m = s->m;
     const struct vf_wh_hparams *hp = &m->hp;
-    const int n = hp->n_audio_ctx, S = hp->n_audio_state, H = hp->n_audio_head, hd = S / H;
+    const int n = s->audio_ctx, S = hp->n_audio_state, H = hp->n_audio_head, hd = S / H;
     const bool fa = s->params.flash_attn;
-    const int n_pad = s->n_audio_ctx_pad;   /* keys per head in flash attention */
+    const int n_pad = s->audio_ctx_pad;   /* keys per head in flash attention */
     struct ggml_context *c = graph_ctx(s);
     if (!c)
         return NULL;
@@ -66,7 +66,8 @@ struct ggml_cgraph *vf__wh_graph_encoder(struct vf_whisper_state *s, struct ggml
     cur = ggml_gelu(c, ggml_add(c, cur, m->conv1_b));
     cur = ggml_conv_1d_ph(c, m->conv2_w, cur, 2, 1);
     cur = ggml_gelu(c, ggml_add(c, cur, m->conv2_b));
-    cur = ggml_add(c, m->e_pe, ggml_cont(c, ggml_transpose(c, cur)));   /* (S, n) */
+    struct ggml_tensor *pe = ggml_view_2d(c, m->e_pe, S, n, m->e_pe->nb[1], 0);
+    cur = ggml_add(c, pe, ggml_cont(c, ggml_transpose(c, cur)));   /* (S, n) */
 
     const float kq_scale = 1.0f / sqrtf((float)hd);
     struct ggml_tensor *inp = cur;
@@ -138,7 +139,7 @@ struct ggml_cgraph *vf__wh_graph_decoder(struct vf_whisper_state *s, int n_tok, 
     const struct vf_whisper_model *m = s->m;
     const struct vf_wh_hparams *hp = &m->hp;
     const int S = hp->n_text_state, H = hp->n_text_head, hd = S / H;
-    const int n_ctx = s->kv_size, n_x = s->n_audio_ctx_pad, n_audio = hp->n_audio_ctx;
+    const int n_ctx = s->kv_size, n_x = s->audio_ctx_pad, n_audio = s->audio_ctx;
     const bool fa = s->params.flash_attn;
     struct ggml_context *c = graph_ctx(s);
     if (!c)

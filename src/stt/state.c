@@ -152,7 +152,7 @@ static int reserve(struct vf_whisper_state *s, char *err, size_t errlen) {
         return VF_ERR_BACKEND;
     }
     const int P = max_prompt(&s->m->hp);
-    int shapes[2][3] = {{P, P, 1}, {s->params.n_decoders, s->kv_size, s->params.n_decoders}};
+    int shapes[2][3] = {{P, P, 2}, {s->params.n_decoders, s->kv_size, s->params.n_decoders}};
     for (int i = 0; i < 2; i++) {
         ggml_backend_sched_reset(s->sched);
         gf = vf__wh_graph_decoder(s, shapes[i][0], shapes[i][1], 0, shapes[i][2], &a, &b, &c2, &d, &e);
@@ -208,6 +208,18 @@ int vf_whisper_state_init(const struct vf_whisper_model *m, const struct vf_whis
         (ggml_backend_set_n_threads_t)ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
     if (set_threads)
         set_threads(s->cpu, p->n_threads);
+    /* A thread pool that lives with the state: without one the CPU backend
+     * starts and joins its threads for every graph, i.e. every token. */
+    struct ggml_threadpool *(*tp_new)(struct ggml_threadpool_params *) =
+        (struct ggml_threadpool *(*)(struct ggml_threadpool_params *))ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new");
+    void (*tp_set)(ggml_backend_t, struct ggml_threadpool *) =
+        (void (*)(ggml_backend_t, struct ggml_threadpool *))ggml_backend_reg_get_proc_address(reg, "ggml_backend_cpu_set_threadpool");
+    s->threadpool_free = (void (*)(struct ggml_threadpool *))ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free");
+    if (tp_new && tp_set && s->threadpool_free && p->n_threads > 1) {
+        struct ggml_threadpool_params tpp = ggml_threadpool_params_default(p->n_threads);
+        if ((s->threadpool = tp_new(&tpp)))
+            tp_set(s->cpu, s->threadpool);
+    }
 
     /* caches: f16 keys and values; the self cache holds every decoder's
      * tokens (over-allocated like whisper.cpp's, as beams fragment it) */
@@ -216,6 +228,8 @@ int vf_whisper_state_init(const struct vf_whisper_model *m, const struct vf_whis
     s->kv_size = VF_PAD(hp->n_text_ctx, pad) * (n_dec > 1 ? n_dec + 2 : 1);
     s->gpu_pad = m->gpu != NULL && p->flash_attn;
     s->n_audio_ctx_pad = s->gpu_pad ? (int)VF_PAD(hp->n_audio_ctx, pad) : hp->n_audio_ctx;
+    s->audio_ctx = hp->n_audio_ctx;
+    s->audio_ctx_pad = s->n_audio_ctx_pad;
     struct ggml_context *cs = NULL, *cx = NULL;
     s->buf_self = alloc_kv(s, &cs, &s->k_self, &s->v_self, (int64_t)hp->n_text_state * hp->n_text_layer * s->kv_size);
     s->ctx_kv[0] = cs;
@@ -246,7 +260,7 @@ int vf_whisper_state_init(const struct vf_whisper_model *m, const struct vf_whis
     s->batch.pos = vf_malloc((size_t)max_rows * sizeof(int32_t));
     s->batch.seq = vf_malloc((size_t)max_rows * sizeof(int32_t));
     s->batch.logits = vf_malloc((size_t)max_rows);
-    s->logits = vf_malloc((size_t)n_dec * hp->n_vocab * sizeof(float));
+    s->logits = vf_malloc((size_t)VF_MAX(2, n_dec) * hp->n_vocab * sizeof(float));
     s->prompt = vf_malloc((size_t)hp->n_text_ctx * sizeof(int32_t));
     s->past0 = vf_malloc((size_t)2 * hp->n_text_ctx * sizeof(int32_t));
     s->past1 = vf_malloc((size_t)2 * hp->n_text_ctx * sizeof(int32_t));
@@ -260,10 +274,7 @@ int vf_whisper_state_init(const struct vf_whisper_model *m, const struct vf_whis
         const size_t rows = (size_t)VF_MAX(hp->n_audio_ctx, max_rows);
         if (!(s->pad_mask = vf_malloc(rows * s->n_audio_ctx_pad * sizeof(uint16_t))))
             goto nomem;
-        const uint16_t zero = ggml_fp32_to_fp16(0.0f), ninf = ggml_fp32_to_fp16(-INFINITY);
-        for (size_t r = 0; r < rows; r++)
-            for (int i = 0; i < s->n_audio_ctx_pad; i++)
-                s->pad_mask[r * s->n_audio_ctx_pad + i] = i < hp->n_audio_ctx ? zero : ninf;
+        s->pad_mask_for = -1;
     }
     for (int j = 0; j < VF_WHISPER_MAX_DECODERS; j++) {
         struct vf_wh_decoder *d = &s->dec[j];
@@ -317,6 +328,8 @@ void vf_whisper_state_free(struct vf_whisper_state *s) {
             ggml_free(s->ctx_kv[i]);
     for (int i = 0; i < s->n_backends; i++)
         ggml_backend_free(s->backends[i]);
+    if (s->threadpool)
+        s->threadpool_free(s->threadpool);
     vf_free(s->meta);
     vf__wh_mel_free(&s->mel);
     vf_free(s->cells);
@@ -383,9 +396,11 @@ int vf_whisper_buffers(const struct vf_whisper_model *m, const struct vf_whisper
 
 int vf__wh_compute(struct vf_whisper_state *s, struct ggml_cgraph *gf) {
     enum ggml_status st = ggml_backend_sched_graph_compute(s->sched, gf);
+    if (st == GGML_STATUS_ABORTED)
+        return 1;
     if (st != GGML_STATUS_SUCCESS) {
         vf_log(VF_LOG_ERROR, "whisper", "graph computation failed (ggml status %d)", (int)st);
-        return st == GGML_STATUS_ABORTED ? 1 : VF_ERR_BACKEND;
+        return VF_ERR_BACKEND;
     }
     return VF_OK;
 }
@@ -398,8 +413,29 @@ int vf__wh_set_audio(struct vf_whisper_state *s, const float *samples, size_t n)
     return rc;
 }
 
+void vf__wh_set_audio_ctx(struct vf_whisper_state *s, int audio_ctx) {
+    const struct vf_wh_hparams *hp = &s->m->hp;
+    if (audio_ctx <= 0 || audio_ctx > hp->n_audio_ctx)
+        audio_ctx = hp->n_audio_ctx;
+    s->audio_ctx = audio_ctx;
+    s->audio_ctx_pad = s->gpu_pad ? (int)VF_PAD(audio_ctx, 256) : audio_ctx;
+}
+
+/* The f16 mask hiding the padded keys: rows of audio_ctx_pad, 0 for the
+ * audio_ctx real keys and -inf after; filled when audio_ctx changes. */
+static void fill_pad_mask(struct vf_whisper_state *s) {
+    if (!s->pad_mask || s->pad_mask_for == s->audio_ctx)
+        return;
+    const int rows = VF_MAX(s->m->hp.n_audio_ctx, s->batch.cap);
+    const uint16_t zero = ggml_fp32_to_fp16(0.0f), ninf = ggml_fp32_to_fp16(-INFINITY);
+    for (size_t r = 0; r < (size_t)rows; r++)
+        for (int i = 0; i < s->audio_ctx_pad; i++)
+            s->pad_mask[r * s->audio_ctx_pad + i] = i < s->audio_ctx ? zero : ninf;
+    s->pad_mask_for = s->audio_ctx;
+}
+
 int vf__wh_encode(struct vf_whisper_state *s, int seek) {
-    if (s->enc_seek == seek)
+    if (s->enc_seek == seek && s->enc_ctx == s->audio_ctx)
         return VF_OK;   /* the cross cache already holds this window */
     const struct vf_wh_hparams *hp = &s->m->hp;
     double t0 = now_ms();
@@ -408,8 +444,8 @@ int vf__wh_encode(struct vf_whisper_state *s, int seek) {
     struct ggml_cgraph *gf = vf__wh_graph_encoder(s, &mel, &mask);
     if (!gf || !ggml_backend_sched_alloc_graph(s->sched, gf))
         return VF_ERR_BACKEND;
-    /* the window [seek, seek + 2 n_audio_ctx) of the spectrogram, zero past its end */
-    const int n2 = 2 * hp->n_audio_ctx;
+    /* the window [seek, seek + 2 audio_ctx) of the spectrogram, zero past its end */
+    const int n2 = 2 * s->audio_ctx;
     const int i0 = VF_MIN(seek, s->mel.n_len), i1 = VF_MIN(seek + n2, s->mel.n_len);
     memset(s->inp_mel, 0, (size_t)hp->n_mels * n2 * sizeof(float));
     for (int j = 0; j < hp->n_mels; j++)
@@ -417,13 +453,16 @@ int vf__wh_encode(struct vf_whisper_state *s, int seek) {
             memcpy(s->inp_mel + (size_t)j * n2, s->mel.data + (size_t)j * s->mel.n_len + i0,
                    (size_t)(i1 - i0) * sizeof(float));
     ggml_backend_tensor_set(mel, s->inp_mel, 0, ggml_nbytes(mel));
-    if (mask)
+    if (mask) {
+        fill_pad_mask(s);
         ggml_backend_tensor_set(mask, s->pad_mask, 0, ggml_nbytes(mask));
+    }
     int rc = vf__wh_compute(s, gf);
     ggml_backend_sched_reset(s->sched);
     if (rc)
         return rc;
     s->enc_seek = seek;
+    s->enc_ctx = s->audio_ctx;
     s->t_enc_ms += now_ms() - t0;
     s->n_enc++;
     return VF_OK;
@@ -442,7 +481,7 @@ int vf__wh_decode(struct vf_whisper_state *s) {
             b->pos[i] >= hp->n_text_ctx || b->seq[i] < 0 || b->seq[i] >= 2 * VF_WHISPER_MAX_DECODERS)
             return VF_ERR_ARG;
     }
-    if (n_out < 1 || n_out > s->params.n_decoders)
+    if (n_out < 1 || n_out > VF_MAX(2, s->params.n_decoders))
         return VF_ERR_ARG;
     if (!kv_find_slot(s, b))
         return VF_ERR_TOOBIG;
@@ -475,10 +514,12 @@ int vf__wh_decode(struct vf_whisper_state *s) {
     } else {
         ggml_backend_tensor_set(mask, mk, 0, ggml_nbytes(mask));
     }
-    if (s->inp_xmask)
+    if (s->inp_xmask) {
+        fill_pad_mask(s);
         ggml_backend_tensor_set(s->inp_xmask, s->pad_mask, 0, ggml_nbytes(s->inp_xmask));
+    }
     if (out_ids) {
-        int32_t ids[VF_WHISPER_MAX_DECODERS];
+        int32_t ids[VF_WHISPER_MAX_DECODERS + 2];
         int k = 0;
         for (int i = 0; i < b->n; i++)
             if (b->logits[i])
@@ -492,5 +533,41 @@ int vf__wh_decode(struct vf_whisper_state *s) {
     s->n_logits_rows = n_out;
     s->t_dec_ms += now_ms() - t0;
     s->n_dec++;
+    return rc;
+}
+
+int vf_whisper_measure(const char *path, const struct vf_whisper_model_params *mp,
+                       const struct vf_whisper_state_params *sp, int n_states,
+                       struct vf_whisper_buffer *out, int max, int *n, char *err, size_t errlen) {
+    *n = 0;
+    if (n_states < 0 || n_states > 256) {
+        vf_errf(err, errlen, "%d states: 0 .. 256", n_states);
+        return VF_ERR_ARG;
+    }
+    struct vf_whisper_model *m = NULL;
+    struct vf_whisper_state **st = vf_calloc((size_t)VF_MAX(n_states, 1), sizeof *st);
+    if (!st) {
+        vf_errf(err, errlen, "out of memory");
+        return VF_ERR_NOMEM;
+    }
+    int rc = vf_whisper_model_load(path, mp, &m, err, errlen);
+    if (!rc) {
+        *n = vf_whisper_buffers(m, NULL, out, max);
+        for (int i = 0; i < n_states && !rc; i++) {
+            if ((rc = vf_whisper_state_init(m, sp, &st[i], err, errlen)))
+                break;
+            struct vf_whisper_buffer b[8];
+            int nb = vf_whisper_buffers(m, st[i], b, 8);
+            for (int k = m->n_bufs; k < nb; k++) {
+                if (*n < max)
+                    out[*n] = b[k];
+                (*n)++;
+            }
+        }
+    }
+    for (int i = 0; i < n_states; i++)
+        vf_whisper_state_free(st[i]);
+    vf_free(st);
+    vf_whisper_model_free(m);
     return rc;
 }

@@ -89,6 +89,24 @@ static void hash_put(struct vf_wh_vocab *v, int32_t id) {
 
 /* ==== Special tokens and synthesized entries ================================ */
 
+/* prefix, decimal n, suffix into w; returns the length (snprintf is the
+ * hot spot when a file stores few tokens, as fuzz inputs do). */
+static size_t fmt_name(char *w, const char *prefix, int n, const char *suffix) {
+    size_t k = strlen(prefix);
+    memcpy(w, prefix, k);
+    char d[12];
+    int nd = 0;
+    do {
+        d[nd++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0 && nd < 11);
+    while (nd)
+        w[k++] = d[--nd];
+    size_t s = strlen(suffix);
+    memcpy(w + k, suffix, s);
+    return k + s;
+}
+
 int vf__wh_vocab_finish(struct vf_wh_vocab *v) {
     v->multilingual = v->n_vocab >= 51865;
     /* whisper.cpp's count: 99 for .en and the first multilingual models, 100 for large-v3 */
@@ -112,8 +130,9 @@ int vf__wh_vocab_finish(struct vf_wh_vocab *v) {
     v->blob = b;
     for (int32_t i = v->n_file; i < v->n_vocab; i++) {
         char w[32];
+        size_t n = 0;
         if (i > v->beg)
-            snprintf(w, sizeof w, "[_TT_%d]", i - v->beg);
+            n = fmt_name(w, "[_TT_", i - v->beg, "]");
         else if (i == v->eot) snprintf(w, sizeof w, "[_EOT_]");
         else if (i == v->sot) snprintf(w, sizeof w, "[_SOT_]");
         else if (i == v->translate) snprintf(w, sizeof w, "[_TRANSLATE_]");
@@ -126,8 +145,9 @@ int vf__wh_vocab_finish(struct vf_wh_vocab *v) {
         else if (i > v->sot && i <= v->sot + nl && i - v->sot - 1 < VF_WH_N_LANGS)
             snprintf(w, sizeof w, "[_LANG_%s]", lang_codes[i - v->sot - 1]);
         else
-            snprintf(w, sizeof w, "[_extra_token_%d]", i);
-        size_t n = strlen(w);
+            n = fmt_name(w, "[_extra_token_", i, "]");
+        if (!n)
+            n = strlen(w);
         memcpy(v->blob + used, w, n);
         v->off[i] = (uint32_t)used;
         v->len[i] = (uint16_t)n;

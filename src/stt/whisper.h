@@ -138,6 +138,15 @@ struct vf_whisper_buffer {
 int vf_whisper_buffers(const struct vf_whisper_model *m, const struct vf_whisper_state *s,
                        struct vf_whisper_buffer *out, int max);
 
+/* Load path with mp (NULL: defaults), create n_states states with sp
+ * (NULL: defaults) as a server with that many streams would, and report
+ * every device buffer they hold (the model's once, each state's). Fills
+ * up to max entries of out; *n gets how many there are. Returns what
+ * vf_whisper_model_load / vf_whisper_state_init return. */
+int vf_whisper_measure(const char *path, const struct vf_whisper_model_params *mp,
+                       const struct vf_whisper_state_params *sp, int n_states,
+                       struct vf_whisper_buffer *out, int max, int *n, char *err, size_t errlen);
+
 /* ==== Transcription ====================================================== */
 
 enum vf_whisper_strategy { VF_WHISPER_GREEDY = 0, VF_WHISPER_BEAM_SEARCH };
@@ -154,6 +163,9 @@ struct vf_whisper_params {
     int max_tokens;          /* most tokens per segment, 0 no limit */
     int offset_ms;           /* where to start in the audio */
     int duration_ms;         /* how much to transcribe, 0 all */
+    int audio_ctx;           /* encode only this many of the window's 1500 frames (20 ms
+                              * each): faster for short audio, 0 the whole window
+                              * (whisper.cpp's audio_ctx) */
     float temperature;       /* first decoding temperature (0) */
     float temperature_inc;   /* fallback step; 0 disables the fallback (0.2) */
     float entropy_thold;     /* fail a window whose last 32 tokens have a lower entropy (2.4);

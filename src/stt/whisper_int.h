@@ -211,14 +211,18 @@ struct vf_whisper_state {
     ggml_backend_t backends[2];      /* [GPU,] CPU */
     int n_backends;
     ggml_backend_t cpu;
+    struct ggml_threadpool *threadpool;   /* the CPU backend's workers, kept between graphs */
+    void (*threadpool_free)(struct ggml_threadpool *);
     ggml_backend_sched_t sched;
     void *meta;                      /* graph metadata arena */
     size_t meta_size;
-    struct ggml_context *ctx_kv;
+    struct ggml_context *ctx_kv[2];   /* self, cross */
     ggml_backend_buffer_t buf_self, buf_cross;
     struct ggml_tensor *k_self, *v_self;    /* (n_state * n_layer * kv_size) */
     struct ggml_tensor *k_cross, *v_cross;  /* (n_state * n_layer * n_audio_ctx_pad) */
-    int n_audio_ctx_pad;             /* cross cache rows per layer (padded for GPU flash attention) */
+    int n_audio_ctx_pad;             /* cross cache rows per layer at full context */
+    int audio_ctx;                   /* audio frames encoded by the current call (<= n_audio_ctx) */
+    int audio_ctx_pad;               /* the same padded for GPU flash attention */
     struct vf_wh_cell *cells;
     int kv_size, kv_head, kv_n;
     bool gpu_pad;                    /* pad attention lengths to 256 with a mask (GPU kernels) */
@@ -228,6 +232,7 @@ struct vf_whisper_state {
     size_t inp_mask_cap;
     uint16_t *inp_mask_h;            /* f16 copy for flash attention */
     uint16_t *pad_mask;              /* (n_audio_ctx_pad x max rows) f16 mask of padded keys */
+    int pad_mask_for;                /* the audio_ctx pad_mask is filled for */
     struct ggml_tensor *inp_xmask;   /* the last decoder graph's cross mask, or NULL */
     struct vf_wh_batch batch;
     float *logits;                   /* (n_decoders, n_vocab) from the last decode */
@@ -240,6 +245,7 @@ struct vf_whisper_state {
     int n_past0, n_past1;
     float no_speech_prob;
     int enc_seek;                    /* seek of the cached encoder output, -1 none */
+    int enc_ctx;                     /* its audio_ctx */
     int lang_id;
     double t_mel_ms, t_enc_ms, t_dec_ms;
     int n_enc, n_dec;
@@ -257,6 +263,7 @@ struct ggml_cgraph *vf__wh_graph_decoder(struct vf_whisper_state *s, int n_token
 int vf__wh_compute(struct vf_whisper_state *s, struct ggml_cgraph *gf);
 /* Run the encoder on the window of s->mel starting at frame seek and fill
  * the cross-attention cache. VF_OK or VF_ERR_BACKEND. */
+void vf__wh_set_audio_ctx(struct vf_whisper_state *s, int audio_ctx);
 int vf__wh_encode(struct vf_whisper_state *s, int seek);
 /* Decode s->batch; the logits of rows with logits[i] set go, in order, to
  * s->logits. VF_OK, VF_ERR_BACKEND, or VF_ERR_TOOBIG when the KV cache has
