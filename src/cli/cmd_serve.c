@@ -211,6 +211,8 @@ int vf_cmd_serve(int argc, char **argv) {
     int max_conn = 64, request_timeout_ms = 30000, keep_alive_ms = 60000, grace_ms = 10000;
     uint64_t margin = 512 * VF_MIB, max_body = 4 * VF_MIB, max_header = 16 * VF_KIB;
     bool no_warmup = false, dry_run = false;
+    const char *role = "all";         /* all, or one stage alone (voxfit up runs engines this way) */
+    static const char *const role_ch[] = {"all", "llm", "stt", "tts", NULL};
     struct vf_voice_cli voice_cli = VF_VOICE_CLI_DEFAULTS; /* --stt, --tts ...: the voice loop */
     static const char *const dev_ch[] = {"auto", "gpu", "cpu", NULL};
     static const char *const kv_ch[] = {"f16", "q8_0", "q4_0", NULL};
@@ -243,6 +245,7 @@ int vf_cmd_serve(int argc, char **argv) {
         {"--log-format", NULL, VF_OPT_CHOICE, &log_format, "F", "log lines as text or JSON objects", "text", 0, 0, 0, 0, fmt_ch, NULL},
         {"--log-level", NULL, VF_OPT_CHOICE, &log_level, "L", "least severe level printed", "info", 0, 0, 0, 0, lvl_ch, NULL},
         {"--no-warmup", NULL, VF_OPT_FLAG, &no_warmup, NULL, "skip the warm-up decode at load", "off", 0, 0, 0, 0, NULL, NULL},
+        {"--role", NULL, VF_OPT_CHOICE, &role, "R", "serve every stage, or only the LLM, speech-to-text or text-to-speech endpoints", "all", 0, 0, 0, 0, role_ch, NULL},
         {"--dry-run", NULL, VF_OPT_FLAG, &dry_run, NULL, "plan and print the settings, then exit without loading", "off", 0, 0, 0, 0, NULL, NULL},
         {"--config", NULL, VF_OPT_STR, &config, "FILE", "YAML/JSON mapping of these options (port: 8080); flags given here win", NULL, 0, 0, 0, 0, NULL, NULL},
         VF_VOICE_CLI_OPTS(voice_cli),
@@ -320,7 +323,21 @@ int vf_cmd_serve(int argc, char **argv) {
     sigaddset(&stop_sigs, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
 
-    if (is_url(llm)) {
+    /* one stage alone: the others are off */
+    if (!strcmp(role, "stt") || !strcmp(role, "tts"))
+        llm = "none";
+    if (!strcmp(role, "llm") || !strcmp(role, "tts"))
+        voice_cli.stt = "none";
+    if (!strcmp(role, "llm") || !strcmp(role, "stt"))
+        voice_cli.tts = "none";
+    if (llm && !strcmp(llm, "none")) {
+        /* ---- no LLM: the speech endpoints only ---- */
+        if (dry_run) {
+            printf("llm: none\n");
+            goto out_metrics;
+        }
+        pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+    } else if (is_url(llm)) {
         /* ---- remote LLM: nothing to plan on this machine ---- */
         if (dry_run) {
             printf("llm: remote %s\n", llm);
@@ -367,8 +384,10 @@ int vf_cmd_serve(int argc, char **argv) {
             }
         }
         req.llm = llm;
-        req.stt = "none";
-        req.tts = "none";
+        /* the embedded Whisper shares this process and its memory: plan them together */
+        req.stt = voice_cli.stt && strcmp(voice_cli.stt, "none") && !is_url(voice_cli.stt) ? voice_cli.stt : "none";
+        req.stt_engine = VF_ENGINE_WHISPER;
+        req.tts = voice_cli.tts && !strcmp(voice_cli.tts, "espeak") ? "espeak" : "none";
         req.llm_engine = VF_ENGINE_LLAMACPP;
         req.llm_args = llm_args;
         req.min_ctx = (uint32_t)ctx;

@@ -110,10 +110,23 @@ static int auth_filter(struct vf_http_req *r, void *ud) {
 
 /* ==== /health and /metrics ================================================ */
 
+/* The LLM stage's snapshot; a server without an LLM (voxfit serve --role
+ * stt|tts) reports ready with no model, so /v1/models is empty and chat
+ * requests get model_not_found. */
+static void llm_status(const struct vf_server *s, struct vf_llm_status *st) {
+    if (s->llm) {
+        vf_llm_status(s->llm, st);
+        return;
+    }
+    memset(st, 0, sizeof *st);
+    st->state = VF_LLM_READY;
+    snprintf(st->backend, sizeof st->backend, "none");
+}
+
 static int h_health(struct vf_http_req *r, void *ud) {
     struct vf_server *s = ud;
     struct vf_llm_status st;
-    vf_llm_status(s->llm, &st);
+    llm_status(s, &st);
     bool draining = vf_http_draining(s->http);
     const char *overall = draining ? "draining" : st.state == VF_LLM_READY ? "ok"
                         : st.state == VF_LLM_LOADING ? "loading" : "unavailable";
@@ -121,7 +134,8 @@ static int h_health(struct vf_http_req *r, void *ud) {
     cJSON_AddStringToObject(o, "status", overall);
     cJSON *engines = cJSON_AddArrayToObject(o, "engines");
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddItemToArray(engines, e);
+    if (s->llm)
+        cJSON_AddItemToArray(engines, e);
     cJSON_AddStringToObject(e, "role", "llm");
     cJSON_AddStringToObject(e, "backend", st.backend);
     cJSON_AddStringToObject(e, "model", st.model_id);
@@ -164,6 +178,8 @@ static int h_health(struct vf_http_req *r, void *ud) {
     cJSON_Delete(o);
     if (!txt)
         return vf_http_error(r, 500, NULL, NULL, NULL, 0, "out of memory");
+    if (!s->llm)
+        cJSON_Delete(e);
     int status = st.state == VF_LLM_READY && !draining ? 200 : 503;
     vf_http_respond(r, status, "application/json", txt, strlen(txt),
                     status == 503 ? "Retry-After: 5\r\n" : NULL);
@@ -174,7 +190,7 @@ static int h_health(struct vf_http_req *r, void *ud) {
 static int h_metrics(struct vf_http_req *r, void *ud) {
     struct vf_server *s = ud;
     struct vf_llm_status st;
-    vf_llm_status(s->llm, &st);
+    llm_status(s, &st);
     size_t n = 0;
     char *txt = s->metrics ? vf_metrics_render(s->metrics, &st, &n) : NULL;
     if (!txt)
@@ -208,7 +224,7 @@ static int send_json(struct vf_http_req *r, int status, cJSON *o) {
 static int h_models(struct vf_http_req *r, void *ud) {
     struct vf_server *s = ud;
     struct vf_llm_status st;
-    vf_llm_status(s->llm, &st);
+    llm_status(s, &st);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "object", "list");
     cJSON *d = cJSON_AddArrayToObject(o, "data");
@@ -227,7 +243,7 @@ static int model_not_found(struct vf_http_req *r, const char *id) {
 static int h_model(struct vf_http_req *r, void *ud) {
     struct vf_server *s = ud;
     struct vf_llm_status st;
-    vf_llm_status(s->llm, &st);
+    llm_status(s, &st);
     const char *id = vf_http_path(r) + strlen("/v1/models/");
     if (strcmp(id, st.model_id))
         return model_not_found(r, id);
@@ -293,7 +309,7 @@ static int h_chat(struct vf_http_req *r, void *ud) {
         return vf_http_error(r, ae.status, NULL, ae.code[0] ? ae.code : NULL,
                              ae.param[0] ? ae.param : NULL, 0, "%s", ae.message);
     struct vf_llm_status st;
-    vf_llm_status(s->llm, &st);
+    llm_status(s, &st);
     if (strcmp(req.model, st.model_id)) {
         int status = model_not_found(r, req.model);
         vf_chat_req_free(&req);
@@ -482,10 +498,11 @@ int vf_server_shutdown(struct vf_server *s, int grace_ms) {
         vf_log(VF_LOG_WARN, "serve", "%d request(s) still running after %d ms: cancelling them", left,
                grace_ms);
         atomic_store(&s->hard_stop, true);
-        vf_llm_cancel_all(s->llm);
+        if (s->llm)
+            vf_llm_cancel_all(s->llm);
         for (int waited = 0; vf_http_in_flight(s->http) > 0 && waited < 10000; waited += 10)
             sleep_ms(10);
-    } else {
+    } else if (s->llm) {
         vf_llm_cancel_all(s->llm);
     }
     return left;
