@@ -5,9 +5,10 @@
 # stream through the server vs the loop (the server's overhead), then
 # aggregate tokens/s with 1, 2, 4 and 8 concurrent streams.
 #
-# usage: bench/serve_bench.sh [--quick] [--markdown FILE]
+# usage: bench/serve_bench.sh [--quick] [--markdown FILE | --no-markdown]
 #   --quick      fewer tokens and rounds (a smoke run)
 #   --markdown   replace the "## Server" section of FILE with the results
+#                (default: docs/BENCHMARKS.md; `make bench` runs it so)
 # env: VOXFIT (binary, default build/voxfit), THREADS (default: half the
 #      CPUs, as serve), NGL (layers on the GPU for both, default 0: CPU),
 #      MODEL (a .gguf to use instead of the generated one)
@@ -16,9 +17,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 VOXFIT=${VOXFIT:-$here/build/voxfit}
 work=${VF_TMP:-/tmp/voxfit-bench}/serve_bench
 mkdir -p "$work"
-quick=0; md=""
+quick=0; md="$here/docs/BENCHMARKS.md"
 while [ $# -gt 0 ]; do
-  case $1 in --quick) quick=1;; --markdown) md=$2; shift;; *) echo "unknown option $1" >&2; exit 2;; esac
+  case $1 in --quick) quick=1;; --markdown) md=$2; shift;; --no-markdown) md="";; *) echo "unknown option $1" >&2; exit 2;; esac
   shift
 done
 load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -96,7 +97,7 @@ loopback and times the chunks it receives: decode tokens/s = (tokens - 1) / (las
 TTFT = request sent -> first content chunk. Concurrent streams ask for $(( n_tok / 2 )) tokens each;
 aggregate = all tokens / wall time. Machine: $cpu, $(nproc) CPUs, NGL=$ngl, load average before the run: $load. $(date -u +%Y-%m-%d).
 The overhead row compares the best of $rounds runs of each, the figure least disturbed by other
-processes; on a shared machine the means move by tens of percent from run to run.
+processes; on a shared machine the means move by tens of percent from run to run.$(awk -v l="${load%% *}" -v n="$(nproc)" 'BEGIN { if (l + 0 >= n) printf "\n**The load average was at or above the CPU count: other processes shared the CPUs, so these\nfigures measure contention, not the server. Rerun on an idle machine.**" }')
 
 $report
 EOF

@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"up", vf_cmd_up, "start the planned engines one by one, check their memory, fall back when one does not fit"},
     {"pull", vf_cmd_pull, "download models from the Hugging Face Hub into the cache (resumable, checksummed)"},
     {"serve", vf_cmd_serve, "OpenAI-compatible server (chat completions, models, health, metrics) with the planned LLM"},
+    {"transcribe", vf_cmd_transcribe, "speech-to-text of an audio file with the embedded Whisper"},
 };
 
 static void usage(FILE *f) {

@@ -11,5 +11,6 @@ int vf_cmd_gpu(int argc, char **argv);
 int vf_cmd_up(int argc, char **argv);
 int vf_cmd_pull(int argc, char **argv);
 int vf_cmd_serve(int argc, char **argv);
+int vf_cmd_transcribe(int argc, char **argv);
 
 #endif

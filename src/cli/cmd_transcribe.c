@@ -77,6 +77,40 @@ static int dump_mel(const struct vf_whisper_model *m, const float *pcm, size_t n
     return rc;
 }
 
+/* The logits of the first segment's tokens under teacher forcing (after the
+ * task tokens), for comparisons with other implementations: i32 n, i32
+ * n_vocab, i32 tokens[n], f32 logits[n][n_vocab]. */
+static int dump_logits(struct vf_whisper_state *s, const struct vf_whisper_model *m,
+                       const struct vf_whisper_result *r, const char *language, const float *pcm,
+                       size_t n_pcm, const char *path) {
+    int32_t toks[448];
+    int n = 0;
+    toks[n++] = vf_whisper_token_special(m, VF_WHISPER_TOKEN_SOT);
+    struct vf_whisper_model_info info;
+    vf_whisper_model_info(m, &info);
+    if (info.multilingual) {
+        int lang = vf_whisper_lang_id(language);
+        toks[n++] = toks[0] + 1 + (lang < 0 ? r->lang_id : lang);
+        toks[n++] = vf_whisper_token_special(m, VF_WHISPER_TOKEN_TRANSCRIBE);
+    }
+    for (int i = 0; r->n_segments > 0 && i < r->segments[0].n_tokens && n < 224; i++)
+        toks[n++] = r->segments[0].tokens[i].id;
+    const size_t nv = (size_t)info.n_vocab;
+    float *lg = vf_malloc((size_t)n * nv * sizeof(float));
+    if (!lg)
+        return VF_ERR_NOMEM;
+    int rc = vf__wh_teacher_logits(s, pcm, n_pcm, toks, n, lg);
+    FILE *f = rc ? NULL : fopen(path, "wb");
+    int32_t hdr[2] = {n, info.n_vocab};
+    if (!rc && (!f || fwrite(hdr, 4, 2, f) != 2 || fwrite(toks, 4, (size_t)n, f) != (size_t)n ||
+                fwrite(lg, sizeof(float), (size_t)n * nv, f) != (size_t)n * nv))
+        rc = VF_ERR_IO;
+    if (f && fclose(f) != 0)
+        rc = VF_ERR_IO;
+    vf_free(lg);
+    return rc;
+}
+
 static cJSON *result_json(const struct vf_whisper_model *m, const struct vf_whisper_result *r,
                           const char *audio, size_t n_samples, bool tokens) {
     cJSON *root = cJSON_CreateObject();
@@ -139,7 +173,7 @@ static cJSON *result_json(const struct vf_whisper_model *m, const struct vf_whis
 
 int vf_cmd_transcribe(int argc, char **argv) {
     /* defaults: those of whisper.cpp's command-line tool where it has the option */
-    const char *stt = NULL, *language = "en", *prompt = NULL, *dump = NULL;
+    const char *stt = NULL, *language = "en", *prompt = NULL, *dump = NULL, *dump_lg = NULL;
     int beam = 0, best_of = 5, threads = 0, offset_ms = 0, duration_ms = 0, max_tokens = 0, audio_ctx = 0;
     double temperature = 0.0, temperature_inc = 0.2;
     bool json = false, tokens = false, no_ts = false, no_fallback = false, no_fa = false;
@@ -167,6 +201,7 @@ int vf_cmd_transcribe(int argc, char **argv) {
         {"--json", NULL, VF_OPT_FLAG, &json, NULL, "JSON with text, segments and timings", "off", 0, 0, 0, 0, NULL, NULL},
         {"--tokens", NULL, VF_OPT_FLAG, &tokens, NULL, "with --json: every token [id, timestamp id, p, log p]", "off", 0, 0, 0, 0, NULL, NULL},
         {"--dump-mel", NULL, VF_OPT_STR, &dump, "FILE", "write the log-mel spectrogram (i32 n_mel, n_len, n_len_org; f32 data)", NULL, 0, 0, 0, 0, NULL, NULL},
+        {"--dump-logits", NULL, VF_OPT_STR, &dump_lg, "FILE", "write the logits of the first segment's tokens, teacher-forced (i32 n, n_vocab, tokens; f32 logits)", NULL, 0, 0, 0, 0, NULL, NULL},
     };
     const char *pos[1];
     int npos = 0;
@@ -234,6 +269,10 @@ int vf_cmd_transcribe(int argc, char **argv) {
     if (rc < 0) {
         fprintf(stderr, "voxfit transcribe: %s\n", err);
         code = rc == VF_ERR_ARG ? 2 : 1;
+        goto out;
+    }
+    if (dump_lg && (rc = dump_logits(s, m, &r, language, pcm, n, dump_lg))) {
+        fprintf(stderr, "voxfit transcribe: cannot write %s: %s\n", dump_lg, vf_status_str(rc));
         goto out;
     }
     if (json) {

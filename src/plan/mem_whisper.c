@@ -11,11 +11,16 @@
  *              cells = 512 x (n_dec + 2) for n_dec > 1 decoders (512 for one)
  *   KV cross = 2 x 2 B x n_text_state x n_text_layer x 1500 (1536 on a GPU
  *              with flash attention, padded for its kernels)
- *   compute  = the encoder graph's peak, which the decoder's never exceeds:
+ *   compute  = the encoder graph's peak, which the decoder's exceeds only on
+ *              narrow models (then: the prompt's cross-attention scores):
  *              28 B x 1500 x n_audio_state with flash attention (seven f32
  *              activations of the width), else 4 B x 1500^2 x n_audio_head
- *              (the attention matrix) + 16 B x 1500 x n_audio_state
- * times the number of streams for everything but the weights.
+ *              (the attention matrix) + 16 B x 1500 x n_audio_state; on a
+ *              GPU with flash attention also the f16 mask of the padded keys
+ *              (1536 x 1500 x 2 B) and the spectrogram window (3000 x n_mels
+ *              x 4 B), which live through the encoder
+ * times the number of streams for everything but the weights (measured on
+ * an H100: the formulas give every CUDA buffer to the byte).
  *
  * faster-whisper: weights in the compute type, the encoder output and the
  * cross-attention keys/values once per stream (CTranslate2 shares them
@@ -82,11 +87,32 @@ static int mem_embedded(struct vf_component *c, const struct vf_device *dev) {
     const uint64_t P = (hp->n_text_ctx ? hp->n_text_ctx : 448) / 2 + 4;
     const uint64_t dec_prompt = 4 * (P * P * hp->n_text_head + 7 * P * S + 2 * (uint64_t)hp->n_vocab);
     const uint64_t dec_gen = 4 * (n_dec * cells * hp->n_text_head + n_dec * (uint64_t)hp->n_vocab + 7 * n_dec * 4 * S);
+    /* without the fused kernel (the CPU, or flash attention off) the
+     * prompt's cross-attention holds its score matrix over the whole window
+     * and a few activations of the width; it only passes the encoder on
+     * narrow models (the test's micro shapes) */
+    const bool xattn_fa = gpu && cfg->flash_attn;
+    const uint64_t dec_cross = xattn_fa ? 0 : 4 * (P * n * hp->n_text_head + 4 * P * S);
     uint64_t compute = enc;
     if (dec_prompt > compute)
         compute = dec_prompt;
+    if (dec_cross > compute)
+        compute = dec_cross;
     if (dec_gen > compute)
         compute = dec_gen;
+    /* On a GPU the inputs are staged in a host buffer; with flash attention
+     * the f16 mask of the padded keys (1536 x 1500) lives through the whole
+     * encoder, and the spectrogram window with it (measured on an H100: +5.31
+     * MiB on the device and as much on the host for 80 bins) */
+    const uint64_t mel_in = 2 * n * hp->n_mels * 4;
+    uint64_t staged = 0;
+    if (gpu) {
+        staged = mel_in;
+        if (cfg->flash_attn) {
+            staged += n_cross * n * 2;
+            compute += staged;
+        }
+    }
 
     c->weights_bytes = w;
     c->kv_bytes = (kv_self + kv_cross) * streams;
@@ -95,7 +121,7 @@ static int mem_embedded(struct vf_component *c, const struct vf_device *dev) {
      * takes (4 h of 80/128 bins is bounded by the API) is allocated per
      * call; the per-stream scratch (logits of each decoder, masks) */
     const uint64_t scratch = ((uint64_t)4 * n_dec + 2) * hp->n_vocab * 4 + 4 * cells * (P > n_dec ? P : n_dec);
-    c->host_bytes = scratch * streams;
+    c->host_bytes = (scratch + staged) * streams;
 
     vf_strlist_addf(&c->explain, "weights = %zu tensors of the %s file%s = %s",
                     c->model.tensors.n, c->model.quant[0] ? c->model.quant : "whisper.cpp",

@@ -477,6 +477,29 @@ int vf_whisper_detect_language(struct vf_whisper_state *s, const float *samples,
     return rc;
 }
 
+int vf__wh_teacher_logits(struct vf_whisper_state *s, const float *samples, size_t n_samples,
+                          const int32_t *tokens, int n, float *out) {
+    const int n_vocab = s->m->hp.n_vocab;
+    if (n < 1 || n > s->m->hp.n_text_ctx)
+        return VF_ERR_ARG;
+    vf__wh_set_audio_ctx(s, 0);
+    int rc = vf__wh_set_audio(s, samples, n_samples);
+    if (!rc)
+        rc = vf__wh_encode(s, 0);
+    if (rc)
+        return rc;
+    vf__wh_kv_clear(s);
+    for (int i = 0; i < n; i++) {
+        struct vf_wh_batch *b = &s->batch;
+        b->n = 1;
+        b->token[0] = tokens[i], b->pos[0] = i, b->seq[0] = 0, b->logits[0] = 1;
+        if ((rc = vf__wh_decode(s)))
+            return rc;
+        memcpy(out + (size_t)i * n_vocab, s->logits, (size_t)n_vocab * sizeof(float));
+    }
+    return VF_OK;
+}
+
 /* ==== The window loop ======================================================= */
 
 int vf_whisper_transcribe(struct vf_whisper_state *s, const struct vf_whisper_params *params,
@@ -589,7 +612,11 @@ int vf_whisper_transcribe(struct vf_whisper_state *s, const struct vf_whisper_pa
     if (seek_end < seek_start + delta_min)
         goto out;
 
-    for (int j = 1; j < s->params.n_decoders; j++)
+    /* decoder j samples from mt19937(j), as in a fresh whisper.cpp state;
+     * whisper.cpp seeds decoder 0 only when the state is made, so its second
+     * call on a state samples differently: here every call starts afresh, so
+     * a pooled state gives what a new one would */
+    for (int j = 0; j < s->params.n_decoders; j++)
         vf__wh_mt_seed(&s->dec[j].rng, (uint32_t)j);
     if (p->no_context)
         s->n_past0 = s->n_past1 = 0;

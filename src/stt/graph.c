@@ -11,7 +11,10 @@
  * rounding of the kernels. One deliberate difference: whisper.cpp's
  * flash-attention path attends over keys padded to 256 with zeros and no
  * mask, which adds exp(-max) per padding row to every softmax; here keys
- * are not padded on the CPU, and on GPUs the padding is masked. */
+ * are not padded on the CPU, and on GPUs the padding is masked. On the CPU
+ * the decoder's cross-attention (one query row per decoder against 1500
+ * keys) is faster as two matrix products than in the fused kernel, so it
+ * takes that path even with flash attention on (s->xattn_fa). */
 #include "whisper_int.h"
 
 #include <math.h>
@@ -119,7 +122,7 @@ struct ggml_cgraph *vf__wh_graph_encoder(struct vf_whisper_state *s, struct ggml
         const size_t base = es * (size_t)S * (size_t)n_pad * (size_t)il;
         struct ggml_tensor *kd = ggml_view_1d(c, s->k_cross, (int64_t)S * n, base);
         struct ggml_tensor *vd;
-        if (fa) {
+        if (s->xattn_fa) {
             vd = ggml_view_1d(c, s->v_cross, (int64_t)S * n, base);
         } else {
             vx = ggml_transpose(c, ggml_reshape_2d(c, vx, S, n));
@@ -158,7 +161,7 @@ struct ggml_cgraph *vf__wh_graph_decoder(struct vf_whisper_state *s, int n_tok, 
     ggml_set_input(mask);
     *inp_tok = tok, *inp_pos = pos, *inp_mask = mask;
     struct ggml_tensor *xmask = NULL;
-    if (fa && n_x != n_audio) {
+    if (s->xattn_fa && n_x != n_audio) {
         xmask = ggml_new_tensor_2d(c, GGML_TYPE_F16, n_x, n_tok);
         ggml_set_name(xmask, "kqx_mask");
         ggml_set_input(xmask);
@@ -218,7 +221,7 @@ struct ggml_cgraph *vf__wh_graph_decoder(struct vf_whisper_state *s, int n_tok, 
         q = linear(c, cur, L->xq_w, L->xq_b);
         Q = ggml_permute(c, ggml_reshape_3d(c, q, hd, H, n_tok), 0, 2, 1, 3);
         const size_t xbase = es * (size_t)S * (size_t)n_x * (size_t)il;
-        if (fa) {
+        if (s->xattn_fa) {
             struct ggml_tensor *Kx = ggml_view_3d(c, s->k_cross, hd, n_x, H, es * S, es * hd, xbase);
             struct ggml_tensor *Vx = ggml_view_3d(c, s->v_cross, hd, n_x, H, es * S, es * hd, xbase);
             cur = ggml_flash_attn_ext(c, Q, Kx, Vx, xmask, kq_scale, 0.0f, 0.0f);

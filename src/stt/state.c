@@ -227,6 +227,7 @@ int vf_whisper_state_init(const struct vf_whisper_model *m, const struct vf_whis
     const int pad = 256;
     s->kv_size = VF_PAD(hp->n_text_ctx, pad) * (n_dec > 1 ? n_dec + 2 : 1);
     s->gpu_pad = m->gpu != NULL && p->flash_attn;
+    s->xattn_fa = s->gpu_pad;
     s->n_audio_ctx_pad = s->gpu_pad ? (int)VF_PAD(hp->n_audio_ctx, pad) : hp->n_audio_ctx;
     s->audio_ctx = hp->n_audio_ctx;
     s->audio_ctx_pad = s->n_audio_ctx_pad;

@@ -229,9 +229,14 @@ static int read_vocab(struct vf_reader *r, struct vf_wh_file *f, char *err, size
             vf_errf(err, errlen, "vocabulary entry %d: file is truncated", i);
             return rc;
         }
-        if (len > VF_WH_MAX_TOKEN_LEN || len > vf_reader_left(r)) {
-            vf_errf(err, errlen, "vocabulary entry %d has length %u (limit %d, %llu bytes left)", i,
-                    len, VF_WH_MAX_TOKEN_LEN, (unsigned long long)vf_reader_left(r));
+        if (len > VF_WH_MAX_TOKEN_LEN) {
+            vf_errf(err, errlen, "vocabulary entry %d has length %u (limit %d)", i, len,
+                    VF_WH_MAX_TOKEN_LEN);
+            return VF_ERR_FORMAT;
+        }
+        if (len > vf_reader_left(r)) {
+            vf_errf(err, errlen, "vocabulary entry %d: file is truncated (%u bytes needed, %llu "
+                    "left)", i, len, (unsigned long long)vf_reader_left(r));
             return VF_ERR_FORMAT;
         }
         if (used + len > cap) {

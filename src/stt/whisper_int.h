@@ -226,6 +226,7 @@ struct vf_whisper_state {
     struct vf_wh_cell *cells;
     int kv_size, kv_head, kv_n;
     bool gpu_pad;                    /* pad attention lengths to 256 with a mask (GPU kernels) */
+    bool xattn_fa;                   /* fused kernel for the decoder's cross-attention (GPU) */
     struct vf_wh_mel mel;
     float *inp_mel;                  /* (n_mels, 2 * n_audio_ctx) */
     float *inp_mask;                 /* (n_tokens, n_kv) decoder mask scratch */
@@ -277,6 +278,11 @@ void vf__wh_kv_seq_cp(struct vf_whisper_state *s, int src, int dst, int p0, int 
 int vf__wh_set_audio(struct vf_whisper_state *s, const float *samples, size_t n);
 
 /* decode.c */
+/* Teacher forcing, for comparisons with other implementations: encode the
+ * first window of samples (full context) and feed tokens[0..n) one at a
+ * time; the logits after each go to out (n x n_vocab floats). */
+int vf__wh_teacher_logits(struct vf_whisper_state *s, const float *samples, size_t n_samples,
+                          const int32_t *tokens, int n, float *out);
 void vf__wh_mt_seed(struct vf_wh_mt *mt, uint32_t seed);
 uint32_t vf__wh_mt_next(struct vf_wh_mt *mt);
 /* std::discrete_distribution<int>(p, p + n)(mt) as libstdc++ computes it. */

@@ -501,6 +501,8 @@ static void test_languages(void **state) {
 }
 
 int main(void) {
+    if (getenv("VF_TEST_FILTER"))   /* e.g. test_param* for a run under valgrind */
+        cmocka_set_test_filter(getenv("VF_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_multilingual_ids),

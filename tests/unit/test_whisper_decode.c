@@ -82,16 +82,24 @@ static struct vf_whisper_state *state_of(struct vf_whisper_model *m, int n_dec, 
 }
 
 static bool same_result(const struct vf_whisper_result *a, const struct vf_whisper_result *b) {
-    if (a->n_segments != b->n_segments)
+    if (a->n_segments != b->n_segments) {
+        fprintf(stderr, "segments: %d != %d\n", a->n_segments, b->n_segments);
         return false;
+    }
     for (int i = 0; i < a->n_segments; i++) {
         const struct vf_whisper_segment *x = &a->segments[i], *y = &b->segments[i];
         if (x->t0_ms != y->t0_ms || x->t1_ms != y->t1_ms || strcmp(x->text, y->text) ||
-            x->n_tokens != y->n_tokens)
+            x->n_tokens != y->n_tokens) {
+            fprintf(stderr, "segment %d: [%lld %lld] %d tokens '%s' != [%lld %lld] %d tokens '%s'\n", i,
+                    (long long)x->t0_ms, (long long)x->t1_ms, x->n_tokens, x->text, (long long)y->t0_ms,
+                    (long long)y->t1_ms, y->n_tokens, y->text);
             return false;
+        }
         for (int k = 0; k < x->n_tokens; k++)
-            if (x->tokens[k].id != y->tokens[k].id)
+            if (x->tokens[k].id != y->tokens[k].id) {
+                fprintf(stderr, "segment %d token %d: %d != %d\n", i, k, x->tokens[k].id, y->tokens[k].id);
                 return false;
+            }
     }
     return true;
 }
@@ -613,6 +621,8 @@ static void test_alloc_failures(void **state) {
 }
 
 int main(void) {
+    if (getenv("VF_TEST_FILTER"))   /* e.g. test_param* for a run under valgrind */
+        cmocka_set_test_filter(getenv("VF_TEST_FILTER"));
     vf_log_set_level(VF_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_and_info),

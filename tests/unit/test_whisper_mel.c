@@ -198,6 +198,8 @@ static void test_filter_bank(void **state) {
 }
 
 int main(void) {
+    if (getenv("VF_TEST_FILTER"))   /* e.g. test_param* for a run under valgrind */
+        cmocka_set_test_filter(getenv("VF_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_80_bins),
         cmocka_unit_test(test_128_bins),
