@@ -122,7 +122,8 @@ md=$work/whisper.md
   echo "(the decoding work; random weights amplify kernel rounding, so engines on different kernels drift apart);"
   echo "peak = maximum resident set of the process. Machine:"
   echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, load average before"
-  echo "the run: $load_before (a shared machine: other processes compete for the 2 cores). $(date +%Y-%m-%d)."
+  echo "the run $load_before, after it $(cut -d' ' -f1-3 /proc/loadavg) (on a shared machine other processes"
+  echo "compete for the cores, and ggml's spinning thread barriers make 2-thread runs much slower then). $(date +%Y-%m-%d)."
   echo "The registry whisper.cpp is compiled without AVX and, in this build, computes on one thread"
   echo "whatever n_threads says; voxfit on ggml's baseline kernels shows the same ISA side by side."
   echo

@@ -43,7 +43,7 @@ int vf_cmd_measure(int argc, char **argv) {
     const char *pos[1];
     int npos;
     enum vf_args_result ar = vf_args_parse(
-        "voxfit measure --llm FILE.gguf [--ctx N] [--ngl N] [--kv-type T] [--json]",
+        "voxfit measure (--llm FILE.gguf [--ctx N] [--ngl N] [--kv-type T] | --stt FILE.bin [--sessions N]) [--json]",
         "Load the model with the embedded llama.cpp and report the buffers it allocates.", opts,
         sizeof opts / sizeof opts[0], argc, argv, pos, 0, &npos, stdout, stderr);
     if (ar != VF_ARGS_OK)

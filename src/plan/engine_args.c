@@ -400,6 +400,10 @@ int vf_engine_args_parse(enum vf_engine e, int argc, char **argv, struct vf_pinn
             out->whisper_set |= VF_PIN_BEAM;
         } else if (flag_any(a, (const char *const[]){"-fa", "--flash-attn", NULL})) {
             out->whisper.flash_attn = true;
+            out->whisper_set |= VF_PIN_WFA;
+        } else if (flag_any(a, (const char *const[]){"-nfa", "--no-flash-attn", NULL})) {
+            out->whisper.flash_attn = false;
+            out->whisper_set |= VF_PIN_WFA;
         } else if (flag_any(a, (const char *const[]){"-ng", "--no-gpu", NULL})) {
             out->whisper.on_gpu = false;
             out->whisper_set |= VF_PIN_DEVICE;

@@ -36,7 +36,7 @@ enum {
     VF_PIN_UTIL = 1 << 12, VF_PIN_MAXLEN = 1 << 13, VF_PIN_MAXSEQS = 1 << 14,
     VF_PIN_MAXBT = 1 << 15, VF_PIN_KVDT = 1 << 16, VF_PIN_EAGER = 1 << 17, VF_PIN_BLOCK = 1 << 18,
     VF_PIN_TP = 1 << 19, VF_PIN_KVMEM = 1 << 20, VF_PIN_DTYPE = 1 << 21, VF_PIN_CHUNKED = 1 << 22,
-    VF_PIN_COMPUTE = 1 << 23, VF_PIN_BEAM = 1 << 24, VF_PIN_DEVICE = 1 << 25,
+    VF_PIN_COMPUTE = 1 << 23, VF_PIN_BEAM = 1 << 24, VF_PIN_DEVICE = 1 << 25, VF_PIN_WFA = 1 << 26,
 };
 
 /* Parse argv (argv[0] is the first flag or the program) for engine e.

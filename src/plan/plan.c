@@ -358,7 +358,7 @@ static int add_component(struct vf_plan *p, enum vf_role role, const char *ref, 
         vf_strlcpy(c->vllm.version, req->vllm_version ? req->vllm_version : "", sizeof c->vllm.version);
         vf_strlcpy(c->vllm.dtype, "auto", sizeof c->vllm.dtype);
     } else if (role == VF_ROLE_STT) {
-        c->whisper.beam_size = engine == VF_ENGINE_FASTER_WHISPER ? 5 : 5;
+        c->whisper.beam_size = 5;  /* whisper.cpp's server and faster-whisper both default to 5 */
         c->whisper.sessions = req->sessions ? req->sessions : 1;
         c->whisper.on_gpu = p->device.kind == VF_DEVICE_GPU;
         c->whisper.flash_attn = true;
@@ -411,6 +411,8 @@ int vf_plan_make(const struct vf_plan_req *req, struct vf_plan *p, char *err, si
             sc->whisper.beam_size = stt_pin.whisper.beam_size;
         if (stt_pin.whisper_set & VF_PIN_DEVICE)
             sc->whisper.on_gpu = stt_pin.whisper.on_gpu;
+        if (stt_pin.whisper_set & VF_PIN_WFA)
+            sc->whisper.flash_attn = stt_pin.whisper.flash_attn;
         if (sc->engine == VF_ENGINE_FASTER_WHISPER && (stt_pin.whisper_set & VF_PIN_COMPUTE)) {
             /* the compute type decides the weight storage: rebuild the tensors */
             struct vf_model m;
