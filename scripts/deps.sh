@@ -16,6 +16,7 @@ NLC_VERSION=3.22.1            # node-llama-cpp; libraries and headers must match
 SHA_NLC=a0d9dd80eacd2ab1cfe71aee57ac8a806487fd70b3d2a38fbec637752d9e5c5f
 SHA_CPU=0d953e1503d5ab4608d8ed5b739132308c81ac05ffeb760d2a7f30e08a9f90e0
 SHA_CUDA=d6cd3ff39a43b024816952e0bc6452d6711608d26256ff6eb0fe8cf7ff55bb2c
+SHA_CUDA_EXT=1c4817215f51d0ebea37ea684a409a418e62cfb19fcbb5b6e0300e50c6ee9bee
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }
@@ -48,9 +49,10 @@ fi
 dest="$deps/llama"
 stamp="$dest/.version"
 want="$NLC_VERSION"
-have_cuda=0
-if [ -e /proc/driver/nvidia/version ] || ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1'; then
-  have_cuda=1; want="$NLC_VERSION-cuda"
+have_cuda=0   # VOXFIT_CUDA=1 installs the CUDA builds without a driver (an image built for GPU hosts)
+if [ "${VOXFIT_CUDA:-}" = 1 ] || { [ "${VOXFIT_CUDA:-}" != 0 ] && { [ -e /proc/driver/nvidia/version ] ||
+     ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1'; }; }; then
+  have_cuda=1; want="$NLC_VERSION-cuda+fallback"
 fi
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
@@ -92,6 +94,18 @@ if [ $have_cuda = 1 ]; then
   for f in "$dest.new/lib/"*.cuda.v*.so; do
     ln -sf "$(basename "$f")" "$dest.new/lib/$(basename "$f" | sed 's/\.cuda\././')"
   done
+  # Two CUDA builds of ggml, each in its own folder, tried in this order by
+  # vf_llama_rt_init (src/llm/llama_rt.c): the primary one (CUDA 13.1
+  # toolkit: machine code for sm_86/89/120/121, PTX for the rest, which a
+  # driver older than 590 cannot compile) and the extension package's fallback
+  # (CUDA 12: machine code for sm_50-80 and PTX that drivers from 550 compile;
+  # needs the CUDA 12 runtime and cuBLAS installed).
+  mkdir -p "$dest.new/lib/cuda" "$dest.new/lib/cuda-fallback"
+  mv "$dest.new/lib/libggml-cuda.so" "$dest.new/lib/cuda/"
+  ext=$(fetch @node-llama-cpp/linux-x64-cuda-ext "$NLC_VERSION"); check_sha "$ext" "$SHA_CUDA_EXT"
+  tar xzf "$ext" -C "$tmp/cuda" package/bins/linux-x64-cuda/fallback/libggml-cuda.so \
+    || die "no fallback CUDA library in $ext"
+  cp "$tmp/cuda/package/bins/linux-x64-cuda/fallback/libggml-cuda.so" "$dest.new/lib/cuda-fallback/"
 fi
 echo "$want" > "$dest.new/.version"
 rm -rf "$dest"; mv "$dest.new" "$dest"

@@ -1,6 +1,7 @@
 /* main.c - the voxfit command: dispatches to a subcommand (src/cli/). */
 #include "cli/cli.h"
 #include "core/log.h"
+#include "llm/llama_rt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ int main(int argc, char **argv) {
     const char *env = getenv("VOXFIT_LOG_LEVEL");
     if (env && vf_log_parse_level(env, &lvl) == 0)
         vf_log_set_level(lvl);
+    vf_llama_rt_set_probe_program("/proc/self/exe");
     if (argc < 2) {
         usage(stderr);
         return 2;

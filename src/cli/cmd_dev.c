@@ -1,8 +1,10 @@
 /* cmd_dev.c - `voxfit dev`: developer tools that tests and benchmarks use.
- *   voxfit dev mkmodel --like ARCH [--type T] -o FILE   random-weight model */
+ *   voxfit dev mkmodel --like ARCH [--type T] -o FILE   random-weight model
+ *   voxfit dev cuda-probe DIR                           does a CUDA build run here */
 #include "cli.h"
 #include "../core/args.h"
 #include "../dev/mkmodel.h"
+#include "../llm/llama_rt.h"
 #include "../dev/mkwhisper.h"
 
 #include <stdint.h>
@@ -53,15 +55,33 @@ static int cmd_mkmodel(int argc, char **argv) {
     return 0;
 }
 
+/* voxfit dev cuda-probe DIR: does the CUDA build in DIR run here? (the
+ * child process of vf_llama_rt_init's choice; useful by hand too) */
+static int cmd_cuda_probe(int argc, char **argv) {
+    if (argc != 2 || argv[1][0] == '-') {
+        FILE *f = argc == 2 ? stdout : stderr;
+        fprintf(f, "usage: voxfit dev cuda-probe DIR\n\nLoad DIR/libggml-cuda.so and run a small graph on every "
+                   "CUDA device;\nexit 0 when it runs, 1 when it does not (with the reason).\n");
+        return argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) ? 0 : 2;
+    }
+    char msg[1024];
+    int rc = vf_llama_rt_cuda_probe(argv[1], msg, sizeof msg);
+    printf("%s: %s\n", rc ? "fails" : "runs", msg);
+    return rc ? 1 : 0;
+}
+
 int vf_cmd_dev(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *f = argc < 2 ? stderr : stdout;
         fprintf(f, "usage: voxfit dev <tool> [options]\n\ntools:\n"
-                   "  mkmodel    write a model with random weights at a real architecture's shapes\n");
+                   "  mkmodel    write a model with random weights at a real architecture's shapes\n"
+                   "  cuda-probe DIR   does the CUDA build of ggml in DIR run on this machine's GPUs?\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "mkmodel"))
         return cmd_mkmodel(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "cuda-probe"))
+        return cmd_cuda_probe(argc - 1, argv + 1);
     fprintf(stderr, "voxfit dev: unknown tool '%s'\n", argv[1]);
     return 2;
 }

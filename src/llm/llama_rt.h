@@ -11,6 +11,18 @@
  * several threads. Returns VF_OK or VF_ERR_BACKEND. */
 int vf_llama_rt_init(void);
 
+/* Let vf_llama_rt_init() try each CUDA build in a child process first:
+ * exe is a program that runs `exe dev cuda-probe DIR` (the voxfit binary,
+ * main() passes /proc/self/exe). Without it (library users, unit tests) the
+ * first CUDA build that loads is taken untried. Call before the first init. */
+void vf_llama_rt_set_probe_program(const char *exe);
+
+/* Try the CUDA build in dir (its libggml-cuda.so): load it and run a small
+ * graph on every CUDA device. Returns 0 when it runs (msg: the devices) or 1
+ * (msg: why not). A build that fails at a kernel launch aborts the process
+ * inside ggml: run this in a child (`voxfit dev cuda-probe`). */
+int vf_llama_rt_cuda_probe(const char *dir, char *msg, size_t msglen);
+
 /* Number of GPU devices ggml found (0 on a CPU-only machine). */
 int vf_llama_rt_gpu_count(void);
 

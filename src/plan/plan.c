@@ -282,6 +282,20 @@ static void plan_llm(struct vf_plan *p, const struct vf_plan_req *req, const str
         }
         c->llama.n_ctx = (best ? best : (uint32_t)VF_PAD(req->min_ctx, 256)) * sessions;
         evaluate(p);
+        /* One unified cache lets any sequence grow to n_ctx, past the
+         * training context once the sessions' shares add up beyond it
+         * (llama.cpp warns, and a long conversation degrades): then give
+         * each sequence its own n_ctx / sessions cells instead. */
+        if (sessions > 1 && c->llama.kv_unified && c->llama.n_ctx > train &&
+            !(pin && (pin->llama_set & VF_PIN_KVU))) {
+            bool fit = p->fits;
+            c->llama.kv_unified = false;
+            evaluate(p);
+            if (fit && !p->fits) {
+                c->llama.kv_unified = true;
+                evaluate(p);
+            }
+        }
         return;
     }
     /* vLLM: give it all the memory the others leave, as a utilization */

@@ -98,8 +98,21 @@ static void box(FILE *f, const struct vf_plan *p) {
             continue;
         }
         if (c->weights_bytes) {
-            snprintf(left, sizeof left, "%s weights (%.24s):", role, c->model.name);
-            box_line(f, W, left, vf_fmt_bytes(c->weights_bytes, b, sizeof b));
+            vf_fmt_bytes(c->weights_bytes, b, sizeof b);
+            /* the model's name, cut (at a character) to fit the line */
+            int room = W - 5 - text_width(b) - (int)strlen(role) - (int)strlen(" weights ():");
+            const char *nm = c->model.name;
+            int w = 0;
+            size_t cut = 0;
+            while (nm[cut] && w < room) {
+                cut++;
+                while (((unsigned char)nm[cut] & 0xC0) == 0x80)
+                    cut++;
+                w++;
+            }
+            snprintf(left, sizeof left, "%s weights (%.*s%s):", role, (int)(nm[cut] && cut ? cut - 1 : cut),
+                     nm, nm[cut] ? "…" : "");
+            box_line(f, W, left, b);
         }
         if (c->kv_bytes) {
             snprintf(left, sizeof left, "%s KV cache:", role);
@@ -110,7 +123,8 @@ static void box(FILE *f, const struct vf_plan *p) {
             box_line(f, W, left, vf_fmt_bytes(c->compute_bytes, b, sizeof b));
         }
         if (c->overhead_bytes) {
-            snprintf(left, sizeof left, "%s CUDA context/runtime:", role);
+            snprintf(left, sizeof left, "%s %s:", role,
+                     p->device.kind == VF_DEVICE_GPU ? "CUDA context/runtime" : "runtime buffers");
             box_line(f, W, left, vf_fmt_bytes(c->overhead_bytes, b, sizeof b));
         }
     }
