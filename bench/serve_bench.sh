@@ -26,7 +26,7 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 threads=${THREADS:-$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))}
 ngl=${NGL:-0}
 ctx=2048
-if [ $quick = 1 ]; then n_tok=32; rounds=1; else n_tok=128; rounds=3; fi
+if [ $quick = 1 ]; then n_tok=32; rounds=1; else n_tok=128; rounds=${ROUNDS:-5}; fi
 
 model=${MODEL:-$work/qwen3-0.6b-q8_0.gguf}
 [ -f "$model" ] || "$VOXFIT" dev mkmodel --like Qwen/Qwen3-0.6B --type Q8_0 -o "$model" >/dev/null
@@ -37,12 +37,10 @@ cc -O2 -o "$work/serve_direct" "$here/bench/serve_direct.c" -I"$L/include" \
    "$L"/lib/libllama.v*.so "$L"/lib/libggml.v*.so "$L/lib/libggml-base.so" -Wl,-rpath,"$L/lib"
 export VOXFIT_GGML_BACKEND_DIR=$L/lib
 eog=$("$work/serve_direct" "$model" --eog)
-direct=$(NGL=$ngl "$work/serve_direct" "$model" "$n_tok" "$threads" "$ctx" "$rounds")
-echo "direct libllama loop: $direct"
 
 # the server: same model, threads, per-conversation context; 8 slots
 device=cpu; [ "$ngl" != 0 ] && device=auto
-"$VOXFIT" serve --port 0 --llm "$model" --device "$device" --threads "$threads" --sessions 8 \
+"$VOXFIT" serve --port 0 --llm "$model" --device "$device" --threads "$threads" --sessions "${SESSIONS:-8}" \
   --ctx "$ctx" --max-ctx "$ctx" --log-level warn > "$work/serve.log" 2>&1 &
 spid=$!
 trap 'kill $spid 2>/dev/null' EXIT
@@ -57,7 +55,28 @@ done
 base="http://127.0.0.1:$port"
 model_id=$(curl -s "$base/v1/models" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).data[0].id))')
 node "$here/bench/serve_client.mjs" "$base" "$model_id" 1 8 "$eog" 1 >/dev/null   # warm-up
-single=$(node "$here/bench/serve_client.mjs" "$base" "$model_id" 1 "$n_tok" "$eog" "$rounds")
+# Direct and served rounds alternate, so both see the same machine: on a
+# shared machine the speed drifts by more than the overhead being measured.
+d_runs=(); s_runs=()
+for _ in $(seq 1 "$rounds"); do
+  d_runs+=("$(NGL=$ngl "$work/serve_direct" "$model" "$n_tok" "$threads" "$ctx" 1)")
+  s_runs+=("$(node "$here/bench/serve_client.mjs" "$base" "$model_id" 1 "$n_tok" "$eog" 1)")
+done
+merge() { # JSON results of single rounds -> one: means, best decode, best TTFT
+  node -e '
+    const r = process.argv.slice(1).map((s) => JSON.parse(s));
+    const mean = (k) => r.reduce((a, x) => a + x[k], 0) / r.length;
+    const o = Object.assign({}, r[0]);
+    o.rounds = r.length;
+    o.decode_tps = mean("decode_tps");
+    o.ttft_ms = mean("ttft_ms");
+    o.best_decode_tps = Math.max(...r.map((x) => x.best_decode_tps));
+    o.best_ttft_ms = Math.min(...r.map((x) => x.best_ttft_ms));
+    console.log(JSON.stringify(o));' "$@"
+}
+direct=$(merge "${d_runs[@]}")
+single=$(merge "${s_runs[@]}")
+echo "direct libllama loop: $direct"
 echo "through the server, 1 stream: $single"
 conc=()
 for n in 1 2 4 8; do
@@ -94,9 +113,11 @@ against \`bench/serve_direct.c\`, a plain libllama decode loop on the same model
 ($threads) and sampler (temperature 1, seed 42, end-of-generation tokens banned so every answer has the
 asked length). Through the server the client (\`bench/serve_client.mjs\`) streams over HTTP/SSE on
 loopback and times the chunks it receives: decode tokens/s = (tokens - 1) / (last chunk - first chunk),
-TTFT = request sent -> first content chunk. Concurrent streams ask for $(( n_tok / 2 )) tokens each;
+TTFT = request sent -> first content chunk (the direct loop: prompt decode -> the first token after which
+there is text to show, as the server holds back UTF-8 characters split over tokens). Concurrent streams ask for $(( n_tok / 2 )) tokens each;
 aggregate = all tokens / wall time. Machine: $cpu, $(nproc) CPUs, NGL=$ngl, load average before the run: $load. $(date -u +%Y-%m-%d).
-The overhead row compares the best of $rounds runs of each, the figure least disturbed by other
+Direct and served rounds alternate (one of each, $rounds times) so both meet the same machine; the
+overhead row compares the best round of each, the figure least disturbed by other
 processes; on a shared machine the means move by tens of percent from run to run.$(awk -v l="${load%% *}" -v n="$(nproc)" 'BEGIN { if (l + 0 >= n) printf "\n**The load average was at or above the CPU count: other processes shared the CPUs, so these\nfigures measure contention, not the server. Rerun on an idle machine.**" }')
 
 $report

@@ -2,8 +2,14 @@
  * decode loop (one sequence, the model's chat template, the same sampler
  * chain the server builds for temperature 1 / top_p 1 with a seed) on the
  * same model, context and threads as the server, printing time to first
- * token and decode tokens/s. Built by serve_bench.sh against the same
+ * text and decode tokens/s. Built by serve_bench.sh against the same
  * llama.cpp libraries voxfit links.
+ *
+ * Measured as the client measures the server: the first text is the first
+ * token after which the output holds something to show (a server holds back
+ * a UTF-8 character whose bytes are split over tokens, and special tokens
+ * print nothing, which random-weight models sample often), and decode
+ * tokens/s = (tokens - 1) / (last token - first text).
  *
  * usage: serve_direct MODEL.gguf N_TOKENS THREADS CTX [REPEATS]
  *        serve_direct MODEL.gguf --eog     (print the end-of-generation token ids) */
@@ -25,6 +31,21 @@ static void quiet(enum ggml_log_level level, const char *text, void *ud) {
     (void)ud;
     if (level == GGML_LOG_LEVEL_ERROR)
         fputs(text, stderr);
+}
+
+/* Has the text produced so far (bytes held[0..n)) something to show? Not
+ * when it is empty or one UTF-8 character still missing bytes. */
+static int visible(const unsigned char *held, size_t n) {
+    if (!n)
+        return 0;
+    unsigned char c = held[0];
+    size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 1;
+    if (n >= len)
+        return 1;
+    for (size_t i = 1; i < n; i++)
+        if ((held[i] & 0xC0) != 0x80)
+            return 1; /* invalid: shown as U+FFFD */
+    return 0;
 }
 
 static int print_eog(const char *path) {
@@ -110,8 +131,14 @@ int main(int argc, char **argv) {
             return 1;
         llama_token t = llama_sampler_sample(s, ctx, nt - 1);
         char piece[256];
-        llama_token_to_piece(vocab, t, piece, sizeof piece, 0, false);
-        double t1 = now_s();
+        unsigned char held[8];
+        size_t n_held = 0;
+        int np = llama_token_to_piece(vocab, t, piece, sizeof piece, 0, false);
+        double t1 = 0;
+        for (int k = 0; k < np && n_held < sizeof held; k++)
+            held[n_held++] = (unsigned char)piece[k];
+        if (visible(held, n_held))
+            t1 = now_s();
         int pos = nt;
         for (int i = 1; i < n_gen; i++) {
             b.token[0] = t;
@@ -123,9 +150,17 @@ int main(int argc, char **argv) {
             if (llama_decode(ctx, b))
                 return 1;
             t = llama_sampler_sample(s, ctx, 0);
-            llama_token_to_piece(vocab, t, piece, sizeof piece, 0, false);
+            np = llama_token_to_piece(vocab, t, piece, sizeof piece, 0, false);
+            if (!t1) {
+                for (int k = 0; k < np && n_held < sizeof held; k++)
+                    held[n_held++] = (unsigned char)piece[k];
+                if (visible(held, n_held))
+                    t1 = now_s();
+            }
         }
         double t2 = now_s();
+        if (!t1)
+            t1 = t2;
         double tps = (n_gen - 1) / (t2 - t1);
         if (r > 0) {
             ttft_sum += t1 - t0;

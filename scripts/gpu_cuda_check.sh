@@ -9,27 +9,34 @@
 #  2. the embedded Whisper on CUDA against the CPU on the same model files
 #     and audio (token sequences, text, time) at tiny.en, base, small and
 #     large-v3-turbo shapes;
-#  3. voxfit serve with an LLM and Whisper in one process on the GPU: a chat
-#     completion (greedy) against the same on the CPU, a transcription, and
-#     the process's GPU memory (NVML) against the plan's total for it.
+#  3. voxfit serve's LLM on CUDA against the CPU (greedy chat completion);
+#  4. the guide's stack on a 16 GB card: a PyTorch process holds all of the
+#     GPU but 15.47 GiB, voxfit plans an 8B Q4_K_M LLM + distil-small.en
+#     Whisper into what is left, serves them in one process under load (four
+#     conversations, two transcriptions) and NVML shows what it really holds.
 set -u
 OUT=${OUT:-gpu-cuda}
 WAVS=${WAVS:-build/wavs}
 mkdir -p "$OUT"
 L=$PWD/build/deps/llama/lib
-# the CUDA 12 runtime and cuBLAS the fallback build needs, wherever pip or a
-# toolkit put them
-extra=$(find / -xdev \( -name 'libcudart.so.12' -o -name 'libcublas.so.12' -o -name 'libcublasLt.so.12' \) \
-        -printf '%h\n' 2>/dev/null | sort -u | paste -sd: -)
-echo "CUDA 12 libraries in: ${extra:-none}" | tee "$OUT/env.txt"
+# the CUDA runtime, cuBLAS and NCCL libraries the builds need (13 for the
+# primary and local ones, 12 for the fallback), wherever pip or a toolkit put them
+extra=$(find / -xdev \( -name 'libcudart.so.1[23]' -o -name 'libcublas.so.1[23]' -o -name 'libcublasLt.so.1[23]' \
+        -o -name 'libnccl.so.2' \) -printf '%h\n' 2>/dev/null | sort -u | paste -sd: -)
+echo "CUDA libraries in: ${extra:-none}" | tee "$OUT/env.txt"
 export LD_LIBRARY_PATH="$L:$PWD/build/devlibs${extra:+:$extra}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export VOXFIT_GGML_BACKEND_DIR=$L
+# the CUDA builds carried, in the order voxfit tries them (cuda-local: one
+# built from the same llama.cpp release for this GPU)
+dirs=""
+for d in cuda cuda-fallback cuda-local; do [ -e "$L/$d/libggml-cuda.so" ] && dirs="$dirs${dirs:+:}$L/$d"; done
+export VOXFIT_CUDA_DIRS=$dirs
 V=build/voxfit
 T=$(mktemp -d)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee -a "$OUT/env.txt"
 
 echo "== 1. CUDA builds" | tee "$OUT/probe.txt"
-for d in cuda cuda-fallback; do
+for d in cuda cuda-fallback cuda-local; do
   [ -e "$L/$d/libggml-cuda.so" ] || { echo "$d: not carried" | tee -a "$OUT/probe.txt"; continue; }
   s=$(date +%s%N); $V dev cuda-probe "$L/$d" 2>&1 | tail -3 | tee -a "$OUT/probe.txt"
   echo "$d: rc ${PIPESTATUS[0]}, $(( ($(date +%s%N) - s) / 1000000 )) ms" | tee -a "$OUT/probe.txt"
@@ -69,51 +76,92 @@ PY
   done
 done
 
-echo "== 3. serve: LLM + Whisper in one process" | tee "$OUT/serve.txt"
+echo "== 3. serve: the LLM on CUDA against the CPU" | tee "$OUT/serve.txt"
 $V dev mkmodel --like Qwen/Qwen3-0.6B --type Q8_0 -o "$T/q.gguf" >/dev/null 2>&1 || echo "mkmodel llm failed" | tee -a "$OUT/serve.txt"
-[ -e "$T/base.bin" ] || $V dev mkmodel --like whisper-base -o "$T/base.bin" >/dev/null 2>&1
-$V plan --llm "$T/q.gguf" --stt "$T/base.bin" --tts none --json > "$OUT/plan.json" 2> "$OUT/plan.err"
-$V plan --llm "$T/q.gguf" --stt "$T/base.bin" --tts none --explain > "$OUT/plan.txt" 2>&1
-w=$(ls "$WAVS"/*.wav | head -1)
+serve_up() { # port args... -> pid in $pid, waits for /health
+  local port=$1; shift
+  VOXFIT_LOG_LEVEL=info $V serve --port "$port" "$@" &
+  pid=$!
+  for i in $(seq 240); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && return 0; sleep 0.5; done
+  return 1
+}
+chat() { # port max_tokens -> response on stdout
+  local model
+  model=$(curl -s "http://127.0.0.1:$1/v1/models" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
+  curl -s "http://127.0.0.1:$1/v1/chat/completions" -H 'content-type: application/json' \
+    -d '{"model":"'"$model"'","temperature":0,"max_tokens":'"$2"',"messages":[{"role":"user","content":"Say something."}]}'
+}
 for dev in gpu cpu; do
   port=$((18400 + RANDOM % 500))
-  VOXFIT_LOG_LEVEL=info $V serve --device $dev --llm "$T/q.gguf" --stt "$T/base.bin" --tts none --port $port \
-    > "$OUT/serve-$dev.log" 2>&1 &
-  pid=$!
-  for i in $(seq 120); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.5; done
-  model=$(curl -s "http://127.0.0.1:$port/v1/models" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
-  curl -s "http://127.0.0.1:$port/v1/chat/completions" -H 'content-type: application/json' \
-    -d '{"model":"'"$model"'","temperature":0,"max_tokens":48,"messages":[{"role":"user","content":"Say something."}]}' \
-    > "$OUT/chat-$dev.json"
-  curl -s "http://127.0.0.1:$port/v1/audio/transcriptions" -F file=@"$w" -F model=whisper-1 > "$OUT/stt-$dev.json"
-  if [ $dev = gpu ]; then
-    nvidia-smi --query-compute-apps=pid,used_memory --format=csv | tee "$OUT/apps.csv"
-    $V gpu --json > "$OUT/gpu.json" 2>&1
-    $V gpu > "$OUT/gpu.txt" 2>&1
-  fi
-  curl -s "http://127.0.0.1:$port/metrics" > "$OUT/metrics-$dev.txt"
+  serve_up $port --device $dev --llm "$T/q.gguf" --stt none --tts none --sessions 1 --ctx 4096 > "$OUT/serve-$dev.log" 2>&1 ||
+    echo "$dev: serve did not become ready" | tee -a "$OUT/serve.txt"
+  chat $port 32 > "$OUT/chat-$dev.json"
   kill $pid; wait $pid 2>/dev/null
-  echo "$dev: chat $(head -c 400 "$OUT/chat-$dev.json")" | tee -a "$OUT/serve.txt"
-  echo "$dev: stt $(head -c 300 "$OUT/stt-$dev.json")" | tee -a "$OUT/serve.txt"
+  echo "$dev: $(head -c 300 "$OUT/chat-$dev.json")" | tee -a "$OUT/serve.txt"
 done
 python3 - "$OUT" <<'PY' | tee -a "$OUT/serve.txt"
-import json, sys, csv, os
+import json, sys
 o = sys.argv[1]
 def content(f):
     try: return json.load(open(f))["choices"][0]["message"]["content"]
-    except Exception as e: return f"<{e}>"
+    except Exception as e: return None
 g, c = content(f"{o}/chat-gpu.json"), content(f"{o}/chat-cpu.json")
-if g.startswith("<") or c.startswith("<"): print("chat failed:", g[:200], c[:200])
-n = 0
-while n < min(len(g), len(c)) and g[n] == c[n]: n += 1
-print(f"chat GPU vs CPU: same text {g == c}, identical prefix {n} of {len(g)}/{len(c)} chars")
-try:
-    p = json.load(open(f"{o}/plan.json"))
-    print("plan total for the process:", p["total_bytes"] / 2**20, "MiB;", [(x["role"], x["total_bytes"] / 2**20) for x in p["components"]])
-except Exception as e: print("plan:", e)
-try:
-    rows = list(csv.reader(open(f"{o}/apps.csv")))[1:]
-    print("NVML used by processes:", rows)
-except Exception as e: print("apps:", e)
+if g is None or c is None: print("chat failed on", "GPU" if g is None else "CPU")
+else:
+    n = 0
+    while n < min(len(g), len(c)) and g[n] == c[n]: n += 1
+    print(f"chat GPU vs CPU: same text {g == c}, identical prefix {n} of {len(g)}/{len(c)} characters")
 PY
+
+echo "== 4. the guide's stack on a 16 GB card (the H100 less what a holder takes)" | tee "$OUT/card16.txt"
+$V dev mkmodel --like Qwen/Qwen3-8B --type Q4_K_M --weights zeros -o "$T/q8b.gguf" >/dev/null 2>&1 || echo "mkmodel 8B failed" | tee -a "$OUT/card16.txt"
+$V dev mkmodel --like whisper-distil-small.en -o "$T/ds.bin" >/dev/null 2>&1 || echo "mkmodel distil-small.en failed" | tee -a "$OUT/card16.txt"
+rm -f /tmp/vf_held
+python3 - <<'PY' &
+import time, torch
+free, total = torch.cuda.mem_get_info()
+keep = int(15.47 * 2**30)   # what an RTX 5070 Ti's driver reports as total
+x = torch.empty(free - keep, dtype=torch.uint8, device="cuda")
+torch.cuda.synchronize()
+open("/tmp/vf_held", "w").write(str(free - keep))
+time.sleep(240)
+PY
+holder=$!
+for i in $(seq 120); do [ -f /tmp/vf_held ] && break; sleep 0.5; done
+$V gpu | tee -a "$OUT/card16.txt"
+$V plan --llm "$T/q8b.gguf" --stt "$T/ds.bin" --tts none --sessions 4 --explain > "$OUT/card16-plan.txt" 2>&1
+$V plan --llm "$T/q8b.gguf" --stt "$T/ds.bin" --tts none --sessions 4 --json > "$OUT/card16-plan.json" 2>&1
+cat "$OUT/card16-plan.txt" | tee -a "$OUT/card16.txt"
+port=$((18900 + RANDOM % 500))
+serve_up $port --llm "$T/q8b.gguf" --stt "$T/ds.bin" --tts none --sessions 4 > "$OUT/card16-serve.log" 2>&1 ||
+  echo "serve did not become ready" | tee -a "$OUT/card16.txt"
+# load: four conversations at once and two transcriptions
+w=$(ls "$WAVS"/*.wav | tail -1)
+load=""
+for i in 1 2 3 4; do chat $port 64 > "$OUT/card16-chat$i.json" & load="$load $!"; done
+for i in 1 2; do
+  curl -s "http://127.0.0.1:$port/v1/audio/transcriptions" -F file=@"$w" -F model=whisper-1 > "$OUT/card16-stt$i.json" &
+  load="$load $!"
+done
+wait $load
+sleep 1
+nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader | tee "$OUT/card16-apps.csv" | tee -a "$OUT/card16.txt"
+nvidia-smi --query-gpu=memory.total,memory.used,memory.free --format=csv | tee -a "$OUT/card16.txt"
+$V gpu | tee -a "$OUT/card16.txt"
+curl -s "http://127.0.0.1:$port/health" | tee -a "$OUT/card16.txt"; echo
+kill $pid; wait $pid 2>/dev/null
+kill $holder 2>/dev/null; wait $holder 2>/dev/null
+python3 - "$OUT" "$pid" <<'PY' | tee -a "$OUT/card16.txt"
+import json, sys, csv
+o, pid = sys.argv[1], sys.argv[2]
+ok = [f for f in range(1, 5) if '"choices"' in open(f"{o}/card16-chat{f}.json").read()]
+st = [f for f in range(1, 3) if '"text"' in open(f"{o}/card16-stt{f}.json").read()]
+print(f"chats answered: {len(ok)}/4, transcriptions: {len(st)}/2")
+p = json.load(open(f"{o}/card16-plan.json"))
+print("plan: fits", p["fits"], "total %.1f MiB" % (p["total_bytes"] / 2**20),
+      [(c["role"], round(c["total_bytes"] / 2**20, 1)) for c in p["components"] if c.get("placement") == "gpu"])
+for row in csv.reader(open(f"{o}/card16-apps.csv")):
+    if row and row[0].strip() == pid: print("voxfit serve used (NVML):", row[1].strip())
+PY
+grep -iE "error|out of memory|failed" "$OUT/card16-serve.log" | head -5 | tee -a "$OUT/card16.txt"
 rm -rf "$T"

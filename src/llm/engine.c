@@ -264,7 +264,7 @@ struct vf_job {
     char *text;
     size_t len, cap;
     enum vf_finish finish;
-    int32_t prompt_tokens, completion_tokens;
+    int32_t prompt_tokens, cached_tokens, completion_tokens;
     struct vf_llm_error error;
 };
 
@@ -289,6 +289,12 @@ void vf__job_start(struct vf_job *j, int32_t prompt_tokens) {
     j->prompt_tokens = prompt_tokens;
     j->news = true;
     pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+void vf__job_cached(struct vf_job *j, int32_t cached_tokens) {
+    pthread_mutex_lock(&j->mu);
+    j->cached_tokens = cached_tokens;
     pthread_mutex_unlock(&j->mu);
 }
 
@@ -350,6 +356,7 @@ int vf_job_take(struct vf_job *j, struct vf_job_out *out) {
     out->started = j->started;
     out->finish = j->finish;
     out->prompt_tokens = j->prompt_tokens;
+    out->cached_tokens = j->cached_tokens;
     out->completion_tokens = j->completion_tokens;
     out->error = j->error;
     j->news = false;
@@ -401,6 +408,11 @@ struct slot {
     int32_t i_batch;           /* index of this slot's logits in the batch, -1 none */
     llama_token last;          /* sampled, fed at the next step */
     double t_last;
+    /* the tokens whose KV cells the sequence holds: toks[0..n_past) while
+     * active, [0..n_kept) once idle (the prompt cache) */
+    llama_token *toks;
+    int32_t n_kept;
+    double t_idle;             /* when it went idle (least recently used is reused first) */
     struct vf_textfilter tf;
     char *obuf;                /* filter output scratch */
     size_t on, ocap;
@@ -433,6 +445,7 @@ struct engine {
     char *tmpl;                /* the GGUF's chat template, or NULL: llama.cpp's "chatml" */
     char bos_text[64];
     uint32_t n_ctx, n_ctx_seq, n_slots;
+    bool prompt_cache;         /* keep a finished conversation's cells for the next prompt */
     struct slot *slots;
     struct llama_batch batch;
     struct vf_job **batch_jobs;  /* jobs in the batch being decoded (abort callback) */
@@ -569,6 +582,15 @@ static int load_model(struct engine *e, char *err, size_t errlen) {
     e->batch_jobs = vf_calloc(e->n_slots, sizeof *e->batch_jobs);
     if (!e->slots || !e->batch_jobs)
         return VF_ERR_NOMEM;
+    /* Prompt cache: a slot keeps its cells when its conversation ends and
+     * the next request reuses the longest common prefix (the earlier turns
+     * of a conversation). Not for sliding-window or recurrent memories,
+     * whose cells cannot be cut at any position. */
+    e->prompt_cache = llama_model_n_swa(e->model) == 0 && !llama_model_is_recurrent(e->model) &&
+                      !llama_model_is_hybrid(e->model);
+    for (uint32_t i = 0; i < e->n_slots; i++)
+        if (!(e->slots[i].toks = vf_calloc(e->n_ctx_seq ? e->n_ctx_seq : 1, sizeof(llama_token))))
+            return VF_ERR_NOMEM;
     e->batch = llama_batch_init((int32_t)p->n_batch, 0, 1);
 
     if (p->warmup) {
@@ -584,20 +606,36 @@ static int load_model(struct engine *e, char *err, size_t errlen) {
 
 /* ---- slots ---- */
 
-/* Free the slot's KV cells, then finish its job with f (err for errors):
- * in that order, so a consumer that sees the end also sees the slot free. */
+/* Clear a slot for its next use, keeping its token buffer. */
+static void slot_reset(struct slot *s, int32_t n_kept) {
+    llama_token *toks = s->toks;
+    memset(s, 0, sizeof *s);
+    s->toks = toks;
+    s->n_kept = n_kept;
+    s->i_batch = -1;
+}
+
+/* End the slot's conversation, then finish its job with f (err for
+ * errors): in that order, so a consumer that sees the end also sees the
+ * slot free. A conversation that ended normally keeps its cells for the
+ * prompt cache (they stay within the slot's share); any other end drops
+ * them, as a failed or aborted batch may have left them half written. */
 static void slot_release(struct engine *e, struct slot *s, enum vf_finish f, const struct vf_llm_error *err) {
-    llama_memory_seq_rm(llama_get_memory(e->ctx), (llama_seq_id)(s - e->slots), -1, -1);
+    bool keep = e->prompt_cache && (f == VF_FINISH_STOP || f == VF_FINISH_LENGTH);
+    int32_t kept = keep ? s->n_past : 0;
+    if (!keep)
+        llama_memory_seq_rm(llama_get_memory(e->ctx), (llama_seq_id)(s - e->slots), -1, -1);
     pthread_mutex_lock(&e->mu);
     e->n_active--;
     e->kv_reserved -= (uint64_t)(s->p->n_prompt + s->p->max_new);
-    e->kv_used -= (uint64_t)s->n_past;
+    e->kv_used -= (uint64_t)(s->n_past - kept);
     pthread_mutex_unlock(&e->mu);
     vf__job_finish(s->p->job, f, err);
     vf__textfilter_free(&s->tf);
     vf_free(s->obuf);
     pending_free(s->p);
-    memset(s, 0, sizeof *s);
+    slot_reset(s, kept);
+    s->t_idle = now_s();
 }
 
 /* Push the filter's output and, when f is set, finish the job. */
@@ -655,6 +693,7 @@ static void step(struct engine *e) {
         if (s->i_prompt < s->p->n_prompt || b->n_tokens >= cap)
             continue;
         s->i_batch = b->n_tokens;
+        s->toks[s->n_past] = s->last;
         batch_add(b, s->last, s->n_past, (llama_seq_id)i, true);
         s->n_fed = 1;
         e->batch_jobs[e->n_batch_jobs++] = s->p->job;
@@ -669,6 +708,7 @@ static void step(struct engine *e) {
             bool last = s->i_prompt + t == s->p->n_prompt - 1;
             if (last)
                 s->i_batch = b->n_tokens;
+            s->toks[s->n_past + t] = s->p->prompt[s->i_prompt + t];
             batch_add(b, s->p->prompt[s->i_prompt + t], s->n_past + t, (llama_seq_id)i, last);
         }
         s->i_prompt += k;
@@ -748,11 +788,28 @@ static void admit(struct engine *e) {
         struct pending *p = *pp;
         bool expired = e->p.queue_timeout_ms > 0 && t - p->t_submit > e->p.queue_timeout_ms / 1000.0;
         bool cancelled = vf__job_cancelled(p->job);
+        /* The free slot whose kept cells share the longest prefix with the
+         * prompt, when that prefix is at least half of them (the same
+         * conversation, a turn later); otherwise the slot idle the longest,
+         * so that a prompt which shares only the chat template's first
+         * tokens does not wipe another conversation's cells. */
         struct slot *free_slot = NULL;
+        int32_t lcp = 0, best = 0;
         if (!expired && !cancelled && e->n_active < e->n_slots)
-            for (uint32_t i = 0; i < e->n_slots && !free_slot; i++)
-                if (!e->slots[i].p)
-                    free_slot = &e->slots[i];
+            for (uint32_t i = 0; i < e->n_slots; i++) {
+                struct slot *c = &e->slots[i];
+                if (c->p)
+                    continue;
+                int32_t k = 0;
+                while (k < c->n_kept && k < p->n_prompt && c->toks[k] == p->prompt[k])
+                    k++;
+                int32_t score = 2 * k >= c->n_kept ? k : 0;
+                if (!free_slot || score > best || (score == best && c->t_idle < free_slot->t_idle)) {
+                    free_slot = c;
+                    best = score;
+                    lcp = k;
+                }
+            }
         if (!expired && !cancelled && !free_slot) {
             last = p;
             pp = &p->next;
@@ -762,9 +819,23 @@ static void admit(struct engine *e) {
         e->n_queued--;
         if (free_slot) {
             struct slot *s = free_slot;
-            memset(s, 0, sizeof *s);
+            /* keep the common prefix, but decode at least the prompt's last
+             * token: its logits give the first new token */
+            int32_t keep = VF_MIN(lcp, p->n_prompt - 1);
+            if (keep < 0)
+                keep = 0;
+            if (keep < s->n_kept) {
+                llama_seq_id seq = (llama_seq_id)(s - e->slots);
+                if (!llama_memory_seq_rm(llama_get_memory(e->ctx), seq, keep, -1)) {
+                    llama_memory_seq_rm(llama_get_memory(e->ctx), seq, -1, -1);
+                    keep = 0;
+                }
+                e->kv_used -= (uint64_t)(s->n_kept - keep);
+            }
+            slot_reset(s, 0);
             s->p = p;
-            s->i_batch = -1;
+            s->n_past = s->i_prompt = keep;
+            vf__job_cached(p->job, keep);
             vf__textfilter_init(&s->tf, (const char *const *)p->stop, p->n_stop);
             e->n_active++;
             e->kv_reserved += (uint64_t)(p->n_prompt + p->max_new);
@@ -1116,6 +1187,8 @@ static void eng_free(void *impl) {
         llama_free(e->ctx);
     if (e->model)
         llama_model_free(e->model);
+    for (uint32_t i = 0; e->slots && i < e->n_slots; i++)
+        vf_free(e->slots[i].toks);
     vf_free(e->slots);
     vf_free(e->batch_jobs);
     vf_free(e->tmpl);

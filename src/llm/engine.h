@@ -103,6 +103,7 @@ struct vf_job_out {
     bool started;             /* the job left the queue (or the remote answered) */
     enum vf_finish finish;
     int32_t prompt_tokens;
+    int32_t cached_tokens;    /* of prompt_tokens, those whose KV cells were kept from before */
     int32_t completion_tokens;
     struct vf_llm_error error; /* VF_FINISH_ERROR */
 };
@@ -124,6 +125,8 @@ void vf_job_release(struct vf_job *j);
 struct vf_job *vf__job_new(void);
 bool vf__job_cancelled(const struct vf_job *j);
 void vf__job_start(struct vf_job *j, int32_t prompt_tokens);
+/* Prompt tokens served from cache (set before or after start). */
+void vf__job_cached(struct vf_job *j, int32_t cached_tokens);
 /* Append text (already valid UTF-8). Returns VF_ERR_NOMEM or VF_OK. */
 int vf__job_push(struct vf_job *j, const char *text, size_t n);
 void vf__job_count(struct vf_job *j, int32_t prompt_tokens, int32_t completion_tokens);

@@ -498,7 +498,7 @@ static cJSON *base(const struct vf_chat_meta *m, const char *object) {
     return o;
 }
 
-static cJSON *usage(int32_t pt, int32_t ct) {
+static cJSON *usage(int32_t pt, int32_t ct, int32_t cached) {
     cJSON *u = cJSON_CreateObject();
     if (!u)
         return NULL;
@@ -506,7 +506,7 @@ static cJSON *usage(int32_t pt, int32_t ct) {
     cJSON_AddNumberToObject(u, "completion_tokens", ct);
     cJSON_AddNumberToObject(u, "total_tokens", (double)pt + ct);
     cJSON *pd = cJSON_AddObjectToObject(u, "prompt_tokens_details");
-    cJSON_AddNumberToObject(pd, "cached_tokens", 0);
+    cJSON_AddNumberToObject(pd, "cached_tokens", cached);
     cJSON_AddNumberToObject(pd, "audio_tokens", 0);
     cJSON *cd = cJSON_AddObjectToObject(u, "completion_tokens_details");
     cJSON_AddNumberToObject(cd, "reasoning_tokens", 0);
@@ -550,7 +550,7 @@ char *vf_chat_response_json(const struct vf_chat_meta *m, const char *text, size
     cJSON_AddArrayToObject(msg, "annotations");
     cJSON_AddNullToObject(c, "logprobs");
     cJSON_AddStringToObject(c, "finish_reason", finish_str(finish));
-    cJSON_AddItemToObject(o, "usage", usage(prompt_tokens, completion_tokens));
+    cJSON_AddItemToObject(o, "usage", usage(prompt_tokens, completion_tokens, m->cached_tokens));
     return print(o);
 }
 
@@ -587,7 +587,7 @@ char *vf_chat_usage_chunk_json(const struct vf_chat_meta *m, int32_t prompt_toke
     if (!o)
         return NULL;
     cJSON_AddArrayToObject(o, "choices");
-    cJSON_AddItemToObject(o, "usage", usage(prompt_tokens, completion_tokens));
+    cJSON_AddItemToObject(o, "usage", usage(prompt_tokens, completion_tokens, m->cached_tokens));
     return print(o);
 }
 
@@ -622,7 +622,7 @@ int vf__fuzz_chat_request(const uint8_t *data, size_t size) {
             __builtin_trap();
         return 0;
     }
-    struct vf_chat_meta m = {"chatcmpl-fuzz", 1, r.model, NULL};
+    struct vf_chat_meta m = {"chatcmpl-fuzz", 1, r.model, NULL, 0};
     const char *t = r.msgs[r.n_msgs - 1].content;
     char *a = vf_chat_response_json(&m, t, strlen(t), VF_FINISH_STOP, 1, 2);
     char *b = vf_chat_chunk_json(&m, false, t, strlen(t), VF_FINISH_NONE, r.include_usage);

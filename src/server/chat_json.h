@@ -30,6 +30,7 @@ struct vf_chat_meta {
     int64_t created;           /* unix seconds */
     const char *model;
     const char *fingerprint;   /* system_fingerprint */
+    int32_t cached_tokens;     /* prompt tokens whose KV cells were reused (usage's cached_tokens) */
 };
 
 /* The non-streaming response object. NULL on OOM; caller frees (vf_free). */

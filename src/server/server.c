@@ -326,7 +326,7 @@ static int h_chat(struct vf_http_req *r, void *ud) {
 
     char id[64];
     vf_chat_new_id(id, sizeof id);
-    struct vf_chat_meta meta = {id, (int64_t)time(NULL), st.model_id, "fp_voxfit"};
+    struct vf_chat_meta meta = {id, (int64_t)time(NULL), st.model_id, "fp_voxfit", 0};
     struct vf_job_out o;
     int status = 0;
     char *all = NULL;                     /* non-stream: the whole answer */
@@ -341,6 +341,7 @@ static int h_chat(struct vf_http_req *r, void *ud) {
         vf_job_take(j, &o);
         pt = o.prompt_tokens;
         ct = o.completion_tokens;
+        meta.cached_tokens = o.cached_tokens;
         if (o.finish == VF_FINISH_ERROR && !begun) {
             vf_free(o.text);
             status = llm_error(r, &o.error);

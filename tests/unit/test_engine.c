@@ -186,8 +186,86 @@ static void test_engine_parallel_queue(void **state) {
     }
     vf_llm_status(l, &st);
     assert_int_equal(st.n_active, 0);
-    assert_int_equal(st.kv_cells_used, 0);
+    /* the finished conversations' cells stay for the prompt cache, each
+     * within its slot's share */
+    assert_true(st.kv_cells_used > 0 && st.kv_cells_used <= 2 * 1024);
     vf_llm_free(l);
+}
+
+/* Greedy text, cached prompt tokens and finish of one request. */
+static char *ask(struct vf_llm *l, const char *const *turns, int n_turns, int max_tokens, int32_t *cached) {
+    struct vf_chat_req r;
+    make_req(&r, turns[0], max_tokens);
+    r.gen.temperature = 0.0f;
+    r.msgs = realloc(r.msgs, (size_t)n_turns * sizeof *r.msgs);
+    for (int i = 1; i < n_turns; i++) {
+        r.msgs[i].role = strdup(i % 2 ? "assistant" : "user");
+        r.msgs[i].content = strdup(turns[i]);
+    }
+    r.n_msgs = n_turns;
+    struct vf_job *j;
+    struct vf_llm_error e;
+    assert_int_equal(vf_llm_submit(l, &r, &j, &e), VF_OK);
+    vf_chat_req_free(&r);
+    char *text = calloc(1, 1);
+    size_t n = 0;
+    struct vf_job_out o;
+    do {
+        vf_job_wait(j, 1000);
+        vf_job_take(j, &o);
+        if (o.text) {
+            text = realloc(text, n + o.len + 1);
+            memcpy(text + n, o.text, o.len);
+            text[n += o.len] = '\0';
+            vf_free(o.text);
+        }
+    } while (!o.finish);
+    assert_int_equal(o.finish, VF_FINISH_LENGTH);
+    *cached = o.cached_tokens;
+    vf_job_release(j);
+    return text;
+}
+
+/* The prompt cache: the next turn of a conversation reuses the cells of the
+ * turns before it, and answers exactly as a fresh engine does. */
+static void test_engine_prompt_cache(void **state) {
+    (void)state;
+    struct vf_llm *l = open_engine(2, 2, 512);
+    int32_t cached;
+    const char *t1[] = {"tell me a story"};
+    char *a = ask(l, t1, 1, 12, &cached);
+    assert_int_equal(cached, 0);
+    /* the same prompt again: all but its last token from the cache */
+    char *a2 = ask(l, t1, 1, 12, &cached);
+    assert_true(cached > 3);
+    assert_string_equal(a, a2);
+    /* the next turn: at least the first turn's prompt is reused */
+    const char *t2[] = {"tell me a story", a, "and then?"};
+    char *b = ask(l, t2, 3, 12, &cached);
+    assert_true(cached > 3);
+    /* another conversation takes the other slot and keeps this one's cells */
+    const char *t3[] = {"something else entirely"};
+    free(ask(l, t3, 1, 4, &cached));
+    assert_int_equal(cached, 0);
+    const char *t4[] = {"tell me a story", a, "and then?", b, "go on"};
+    char *c = ask(l, t4, 5, 12, &cached);
+    int32_t cached_c = cached;
+    struct vf_llm_status st;
+    vf_llm_status(l, &st);
+    assert_true(st.kv_cells_used <= 2 * 512);
+    vf_llm_free(l);
+    /* a fresh engine answers the last turn the same, with nothing cached */
+    l = open_engine(2, 2, 512);
+    char *c2 = ask(l, t4, 5, 12, &cached);
+    assert_int_equal(cached, 0);
+    assert_true(cached_c > 10);
+    assert_string_equal(c, c2);
+    vf_llm_free(l);
+    free(a);
+    free(a2);
+    free(b);
+    free(c);
+    free(c2);
 }
 
 static void test_engine_cancel_context_seed(void **state) {
@@ -286,6 +364,7 @@ int main(void) {
         cmocka_unit_test(test_textfilter),
         cmocka_unit_test(test_engine_parallel_queue),
         cmocka_unit_test(test_engine_cancel_context_seed),
+        cmocka_unit_test(test_engine_prompt_cache),
         cmocka_unit_test(test_engine_bad_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -97,7 +97,7 @@ static void test_parse_table(void **state) {
 
 static void test_builders(void **state) {
     (void)state;
-    struct vf_chat_meta m = {"chatcmpl-x", 123, "tiny", "fp"};
+    struct vf_chat_meta m = {"chatcmpl-x", 123, "tiny", "fp", 3};
     char *s = vf_chat_response_json(&m, "h\"i\n", 4, VF_FINISH_LENGTH, 5, 7);
     cJSON *o = cJSON_Parse(s);
     assert_non_null(o);
@@ -106,6 +106,8 @@ static void test_builders(void **state) {
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(c0, "message"), "content")->valuestring, "h\"i\n");
     assert_string_equal(cJSON_GetObjectItem(c0, "finish_reason")->valuestring, "length");
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "usage"), "total_tokens")->valueint, 12);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "usage"), "prompt_tokens_details"),
+                                         "cached_tokens")->valueint, 3);
     cJSON_Delete(o);
     vf_free(s);
     s = vf_chat_chunk_json(&m, true, NULL, 0, VF_FINISH_NONE, true);
