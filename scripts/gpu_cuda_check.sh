@@ -13,7 +13,9 @@
 #  4. the guide's stack on a 16 GB card: a PyTorch process holds all of the
 #     GPU but 15.47 GiB, voxfit plans an 8B Q4_K_M LLM + distil-small.en
 #     Whisper into what is left, serves them in one process under load (four
-#     conversations, two transcriptions) and NVML shows what it really holds.
+#     conversations, two transcriptions) and NVML shows what it really holds;
+#  5. the planner's llama.cpp buffers against the ones llama.cpp allocates on
+#     CUDA (voxfit measure).
 set -u
 OUT=${OUT:-gpu-cuda}
 WAVS=${WAVS:-build/wavs}
@@ -164,4 +166,26 @@ for row in csv.reader(open(f"{o}/card16-apps.csv")):
     if row and row[0].strip() == pid: print("voxfit serve used (NVML):", row[1].strip())
 PY
 grep -iE "error|out of memory|failed" "$OUT/card16-serve.log" | head -5 | tee -a "$OUT/card16.txt"
+
+echo "== 5. plan vs measure on CUDA (buffers llama.cpp really allocates)" | tee "$OUT/pvm.txt"
+$V dev mkmodel --like meta-llama/Llama-3.2-1B-Instruct --type Q4_K_M --weights zeros -o "$T/l1b.gguf" >/dev/null 2>&1
+for m in q.gguf l1b.gguf; do
+  for cfg in "4096 on" "32768 on" "8192 off"; do
+    set -- $cfg
+    $V measure --llm "$T/$m" --ctx $1 -fa $2 --json > "$T/m.json" 2>/dev/null
+    $V plan --llm "$T/$m" --stt none --tts none --llm-args "-c $1 -np 1 -fa $2 -ngl 99" --json > "$T/p.json" 2>/dev/null
+    python3 - "$T/p.json" "$T/m.json" "$m ctx $1 fa $2" <<'PY' | tee -a "$OUT/pvm.txt"
+import json, sys
+try:
+    p = json.load(open(sys.argv[1]))["components"][0]; m = json.load(open(sys.argv[2]))["components"][0]
+except Exception as e:
+    print(sys.argv[3], "no result:", e); sys.exit()
+cells = []
+for k in ("weights_bytes", "kv_bytes", "compute_bytes"):
+    e = abs(p[k] - m[k]) / max(1, m[k]) * 100
+    cells.append(f"{k[:-6]} {p[k]/2**20:.2f}/{m[k]/2**20:.2f} MiB ({e:.2f}%)")
+print(sys.argv[3], m.get("placement"), "; ".join(cells))
+PY
+  done
+done
 rm -rf "$T"

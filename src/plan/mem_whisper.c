@@ -85,7 +85,8 @@ static int mem_embedded(struct vf_component *c, const struct vf_device *dev) {
     /* the decoder's graphs: a 228-token prompt, or one token per decoder
      * over all cells, with their logits */
     const uint64_t P = (hp->n_text_ctx ? hp->n_text_ctx : 448) / 2 + 4;
-    const uint64_t dec_prompt = 4 * (P * P * hp->n_text_head + 7 * P * S + 2 * (uint64_t)hp->n_vocab);
+    const uint64_t P_kv = gpu && cfg->flash_attn ? VF_PAD(P, 256) : P; /* padded keys for the fused kernel */
+    const uint64_t dec_prompt = 4 * (P * P_kv * hp->n_text_head + 7 * P * S + 2 * (uint64_t)hp->n_vocab);
     const uint64_t dec_gen = 4 * (n_dec * cells * hp->n_text_head + n_dec * (uint64_t)hp->n_vocab + 7 * n_dec * 4 * S);
     /* without the fused kernel (the CPU, or flash attention off) the
      * prompt's cross-attention holds its score matrix over the whole window
@@ -120,7 +121,7 @@ static int mem_embedded(struct vf_component *c, const struct vf_device *dev) {
     /* host memory besides: the spectrogram of the longest audio a call
      * takes (4 h of 80/128 bins is bounded by the API) is allocated per
      * call; the per-stream scratch (logits of each decoder, masks) */
-    const uint64_t scratch = ((uint64_t)4 * n_dec + 2) * hp->n_vocab * 4 + 4 * cells * (P > n_dec ? P : n_dec);
+    const uint64_t scratch = ((uint64_t)4 * n_dec + 2) * hp->n_vocab * 4 + 6 * VF_MAX(P * P_kv, n_dec * cells);
     c->host_bytes = (scratch + staged) * streams;
 
     vf_strlist_addf(&c->explain, "weights = %zu tensors of the %s file%s = %s",

@@ -37,6 +37,14 @@ struct vf_whisper_state_params vf_whisper_state_default_params(void) {
  * n_text_ctx / 2 - 1 tokens of earlier text, and up to four task tokens. */
 static int max_prompt(const struct vf_wh_hparams *hp) { return hp->n_text_ctx / 2 + 4; }
 
+/* The cells a prompt attends over at most: the prompt itself, padded to
+ * 256 where the fused attention kernel needs padded keys (a GPU with flash
+ * attention). */
+static int max_prompt_kv(const struct vf_whisper_state *s) {
+    int P = max_prompt(&s->m->hp);
+    return s->gpu_pad ? (int)VF_PAD(P, 256) : P;
+}
+
 /* ==== KV cells (whisper.cpp semantics) ===================================== */
 
 void vf__wh_kv_clear(struct vf_whisper_state *s) {
@@ -152,7 +160,7 @@ static int reserve(struct vf_whisper_state *s, char *err, size_t errlen) {
         return VF_ERR_BACKEND;
     }
     const int P = max_prompt(&s->m->hp);
-    int shapes[2][3] = {{P, P, 2}, {s->params.n_decoders, s->kv_size, s->params.n_decoders}};
+    int shapes[2][3] = {{P, max_prompt_kv(s), 2}, {s->params.n_decoders, s->kv_size, s->params.n_decoders}};
     for (int i = 0; i < 2; i++) {
         ggml_backend_sched_reset(s->sched);
         gf = vf__wh_graph_decoder(s, shapes[i][0], shapes[i][1], 0, shapes[i][2], &a, &b, &c2, &d, &e);
@@ -253,7 +261,7 @@ int vf_whisper_state_init(const struct vf_whisper_model *m, const struct vf_whis
     const int P = max_prompt(hp), max_rows = VF_MAX(P, n_dec);
     s->cells = vf_calloc((size_t)s->kv_size, sizeof *s->cells);
     s->inp_mel = vf_malloc((size_t)hp->n_mels * 2 * hp->n_audio_ctx * sizeof(float));
-    s->inp_mask_cap = (size_t)VF_MAX((size_t)P * P, (size_t)n_dec * s->kv_size);
+    s->inp_mask_cap = (size_t)VF_MAX((size_t)P * max_prompt_kv(s), (size_t)n_dec * s->kv_size);
     s->inp_mask = vf_malloc(s->inp_mask_cap * sizeof(float));
     s->inp_mask_h = vf_malloc(s->inp_mask_cap * sizeof(uint16_t));
     s->batch.cap = max_rows;
@@ -490,7 +498,7 @@ int vf__wh_decode(struct vf_whisper_state *s) {
     s->kv_n = VF_MIN(s->kv_size, VF_MAX(pad, (int)VF_PAD(kv_cell_max(s), pad)));
     const int n_kv = s->kv_n;
     /* stay inside the shapes the compute buffer was reserved for */
-    if ((size_t)n_kv * b->n > s->inp_mask_cap || (b->n > s->params.n_decoders && n_kv > max_prompt(hp)))
+    if ((size_t)n_kv * b->n > s->inp_mask_cap || (b->n > s->params.n_decoders && n_kv > max_prompt_kv(s)))
         return VF_ERR_TOOBIG;
 
     struct ggml_tensor *tok, *pos, *mask, *out_ids, *logits;

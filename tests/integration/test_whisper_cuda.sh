@@ -36,6 +36,13 @@ for m in tiny.en base; do
       let i = 0; while (i < a.length && a[i] === b[i]) i++;
       process.exit(i >= Math.min(16, a.length, b.length) ? 0 : 1);' "$gpu" "$cpu" || fail "$m: CUDA and CPU disagree early"
   done
+  # a prompt longer than the decoders (an initial prompt, or the text carried
+  # from the window before) attends over keys padded for the fused kernel:
+  # its graph must fit the buffer reserved at start (it did not, once)
+  for fa in "" --no-flash-attn; do
+    "$VOXFIT" transcribe --stt "$T/$m.bin" $fa --no-fallback --prompt "Voxfit, whisper, llama, a prompt of some length." \
+      --json "$T/speech.wav" > "$T/$m.prompt$fa.json" || fail "transcribe $m on the GPU with a prompt $fa"
+  done
   "$VOXFIT" measure --stt "$T/$m.bin" --json > "$T/$m.m.json" || fail "measure $m"
   "$VOXFIT" plan --device gpu --llm none --tts none --stt "$T/$m.bin" --json > "$T/$m.p.json" || fail "plan $m"
   node -e '
