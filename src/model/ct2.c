@@ -73,17 +73,22 @@ static int parse(struct vf_reader *r, struct vf_model *m, char *err, size_t errl
             vf_errf(err, errlen, "variable '%s' has a bad dtype or size", name);
             return VF_ERR_FORMAT;
         }
+        /* ggml order (innermost first); a scalar is one element, and the
+         * outer dimensions of a rank above 4 fold into the fourth */
         int64_t ne[4] = {1, 1, 1, 1};
         int nd = rank ? (rank > 4 ? 4 : rank) : 1;
-        int64_t nel = 1;
-        for (int k = 0; k < rank; k++)
-            nel *= dims[k];
-        for (int k = 0; k < nd; k++)
+        for (int k = 0; k < rank && k < 3; k++)
             ne[k] = dims[rank - 1 - k];
-        if (rank > 4)
-            ne[3] = nel / (ne[0] * ne[1] * ne[2]);
-        if (!rank)
-            ne[0] = 1;
+        if (rank >= 4) {
+            ne[3] = 1;
+            for (int k = 0; k <= rank - 4; k++) {
+                if (dims[k] && ne[3] > ((int64_t)1 << 40) / dims[k]) {
+                    vf_errf(err, errlen, "variable '%s' is too large", name);
+                    return VF_ERR_FORMAT;
+                }
+                ne[3] *= dims[k];
+            }
+        }
         int rc = vf_tensor_list_add(&m->tensors, name, ct2_dtype(dt), nd, ne, r->pos);
         if (rc || m->tensors.v[m->tensors.n - 1].nbytes != nbytes) {
             vf_errf(err, errlen, "variable '%s': shape and byte count disagree", name);

@@ -162,19 +162,21 @@ static void test_ct2_folder(void **state) {
     tb_put(&b, &l, 2);
     tb_put(&b, spec, l);
     tb_u32(&b, 3);
-    tb_u32(&b, 3);
+    tb_u32(&b, 5);
     struct {
         const char *name;
         uint8_t rank;
-        uint32_t dims[3];
+        uint32_t dims[5];
         uint8_t dt;
         uint32_t bytes;
     } vars[] = {
         {"encoder/conv1/weight", 3, {8, 2, 3}, 4, 96},
         {"encoder/layer_0/ffn/linear_0/weight", 2, {32, 8}, 1, 256},
         {"decoder/layer_0/ffn/linear_0/weight", 2, {32, 8}, 1, 256},
+        {"decoder/scale", 0, {0}, 4, 2},                          /* a scalar */
+        {"decoder/layer_0/folded", 5, {2, 1, 2, 2, 2}, 4, 32},    /* rank 5 folds into 4 dims */
     };
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 5; i++) {
         uint16_t nl = (uint16_t)(strlen(vars[i].name) + 1);
         tb_put(&b, &nl, 2);
         tb_put(&b, vars[i].name, nl);
