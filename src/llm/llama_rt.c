@@ -116,7 +116,7 @@ static int probe_device(ggml_backend_dev_t dev, char *msg, size_t msglen) {
     struct ggml_cgraph *gf = ggml_new_graph(ctx);
     ggml_build_forward_expand(gf, c);
     buf = ggml_backend_alloc_ctx_tensors(ctx, be);
-    host = malloc(sizeof(float) * K * M);
+    host = vf_malloc(sizeof(float) * K * M);
     if (!buf || !host) {
         snprintf(msg, msglen, "cannot allocate on %s", ggml_backend_dev_name(dev));
         goto done;
@@ -141,7 +141,7 @@ static int probe_device(ggml_backend_dev_t dev, char *msg, size_t msglen) {
         }
     rc = 0;
 done:
-    free(host);
+    vf_free(host);
     if (buf)
         ggml_backend_buffer_free(buf);
     if (be)
