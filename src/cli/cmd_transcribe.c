@@ -1,5 +1,5 @@
 /* cmd_transcribe.c - `voxfit transcribe`: speech to text with the embedded
- * Whisper (src/stt/whisper.h) on a whisper.cpp model file. Prints the
+ * Whisper (src/stt/vf_whisper.h) on a whisper.cpp model file. Prints the
  * segments with their times, or JSON (--json) with the text, the segments
  * and, with --tokens, every token; --dump-mel writes the log-mel
  * spectrogram for comparisons with other implementations. */
@@ -8,7 +8,7 @@
 #include "../core/log.h"
 #include "../core/str.h"
 #include "../stt/audio.h"
-#include "../stt/whisper.h"
+#include "../stt/vf_whisper.h"
 #include "../stt/whisper_int.h"
 
 #include <cjson/cJSON.h>

@@ -103,9 +103,10 @@ static int handle_payload(struct vf_sse_parser *p, const char *s, size_t n) {
     if (cJSON_IsObject(u)) {
         const cJSON *pt = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
-        if (cJSON_IsNumber(pt))
+        /* another server's numbers: only counts that fit are taken */
+        if (cJSON_IsNumber(pt) && pt->valuedouble >= 0 && pt->valuedouble <= INT32_MAX)
             p->prompt_tokens = (int32_t)pt->valuedouble;
-        if (cJSON_IsNumber(ct))
+        if (cJSON_IsNumber(ct) && ct->valuedouble >= 0 && ct->valuedouble <= INT32_MAX)
             p->completion_tokens = (int32_t)ct->valuedouble;
     }
     vf__job_count(p->job, p->prompt_tokens, p->completion_tokens >= 0 ? p->completion_tokens : p->deltas);

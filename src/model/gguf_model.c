@@ -1,7 +1,7 @@
 /* gguf_model.c - turn a GGUF file's metadata into vf_model hyper-parameters
  * (keys "<arch>.block_count", "<arch>.embedding_length", ... as llama.cpp
  * reads them) and keep its exact tensor list for the memory model. */
-#include "gguf.h"
+#include "gguf_read.h"
 #include "model.h"
 #include "../core/reader.h"
 #include "../core/str.h"

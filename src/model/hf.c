@@ -261,7 +261,7 @@ int vf_model_from_hf_dir(const char *dir, struct vf_model *m, char *err, size_t 
     hp->n_ff_exp = cfg_u32(hpj, "moe_intermediate_size", 0);
     const cJSON *sw = cJSON_GetObjectItemCaseSensitive(hpj, "sliding_window");
     if (cJSON_IsNumber(sw) && !strcmp(arch, "gemma3")) {
-        hp->n_swa = (uint32_t)sw->valuedouble;
+        hp->n_swa = cfg_u32(hpj, "sliding_window", 0);
         hp->swa_period = cfg_u32(hpj, "sliding_window_pattern", 6);
     }
     if (!hp->n_layer || hp->n_layer > VF_MAX_LAYERS || !hp->n_embd || !hp->n_head || !hp->n_vocab ||

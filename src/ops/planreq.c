@@ -163,6 +163,13 @@ static uint64_t u64(const cJSON *o, const char *k) {
     return d > 0 && d < 1.8e19 ? (uint64_t)d : 0;
 }
 
+/* An integer setting in [lo, hi]; def when absent or out of range (a
+ * plan file is input like any other). */
+static int64_t int_in(const cJSON *o, const char *k, int64_t def, int64_t lo, int64_t hi) {
+    double d = num(o, k, (double)def);
+    return d >= (double)lo && d <= (double)hi ? (int64_t)d : def;
+}
+
 static void appendf(char *buf, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void appendf(char *buf, size_t n, const char *fmt, ...) {
@@ -248,11 +255,11 @@ int vf_planfile_parse(const char *json, size_t len, struct vf_planfile *pf, char
             char *a = pf->llm_args;
             size_t n = sizeof pf->llm_args;
             if (e == VF_ENGINE_LLAMACPP) {
-                uint32_t nseq = (uint32_t)num(s, "n_seq_max", 1);
+                uint32_t nseq = (uint32_t)int_in(s, "n_seq_max", 1, 1, 4096);
                 pf->sessions = nseq ? nseq : 1;
                 /* the JSON says n_layer + 1 for "all layers and the output":
                  * write that as llama.cpp's own "all" (-ngl 999), as emit does */
-                int ngl = (int)num(s, "n_gpu_layers", 999);
+                int ngl = (int)int_in(s, "n_gpu_layers", 999, -1, 100000);
                 struct vf_model m;
                 char e2[256];
                 if (vf_model_resolve(model, VF_ROLE_LLM, "llama.cpp", &m, e2, sizeof e2) == VF_OK) {
@@ -277,7 +284,7 @@ int vf_planfile_parse(const char *json, size_t len, struct vf_planfile *pf, char
                 if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(s, "mmap")))
                     appendf(a, n, " --no-mmap");
             } else if (e == VF_ENGINE_VLLM) {
-                uint32_t seqs = (uint32_t)num(s, "max_num_seqs", 0);
+                uint32_t seqs = (uint32_t)int_in(s, "max_num_seqs", 0, 0, 1 << 20);
                 appendf(a, n, "--gpu-memory-utilization %.3f --max-model-len %llu",
                         num(s, "gpu_memory_utilization", 0.9),
                         (unsigned long long)u64(s, "max_model_len"));

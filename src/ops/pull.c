@@ -229,7 +229,8 @@ static bool manifest_has(cJSON *m, const struct vf_hub_file *f) {
     const cJSON *size = cJSON_GetObjectItemCaseSensitive(o, "size");
     const cJSON *sha = cJSON_GetObjectItemCaseSensitive(o, "sha256");
     const cJSON *oid = cJSON_GetObjectItemCaseSensitive(o, "git_oid");
-    if (!cJSON_IsNumber(size) || (uint64_t)size->valuedouble != f->size ||
+    if (!cJSON_IsNumber(size) || !(size->valuedouble >= 0 && size->valuedouble < 1.8e19) ||
+        (uint64_t)size->valuedouble != f->size ||
         !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "verified")))
         return false;
     if (f->sha256[0] && !(cJSON_IsString(sha) && !strcmp(sha->valuestring, f->sha256)))
@@ -1264,7 +1265,7 @@ static void inspect(const char *dir, cJSON *man, const cJSON *mo, struct cached_
         if (!cJSON_IsString(fp) || !vf__hub_path_ok(fp->valuestring))
             continue;
         uint64_t size =
-            cJSON_IsNumber(fsz) && fsz->valuedouble >= 0 ? (uint64_t)fsz->valuedouble : 0;
+            cJSON_IsNumber(fsz) && fsz->valuedouble >= 0 && fsz->valuedouble < 1.8e19 ? (uint64_t)fsz->valuedouble : 0;
         c->n_files++;
         c->bytes += size;
         char p[PATH_N];

@@ -240,6 +240,9 @@ static int parse_stop(const cJSON *v, struct vf_gen_params *g, struct vf_api_err
         if (l > VF_CHAT_MAX_STOP_BYTES)
             return fail(e, "stop", "invalid_value", "Invalid 'stop': a stop sequence may be at most %d "
                         "bytes.", VF_CHAT_MAX_STOP_BYTES);
+        if (g->n_stop >= VF_CHAT_MAX_STOP)
+            return fail(e, "stop", "invalid_value", "Invalid 'stop': at most %d stop sequences are allowed.",
+                        VF_CHAT_MAX_STOP);
         g->stop[g->n_stop] = vf_strdup(it->valuestring);
         if (!g->stop[g->n_stop])
             return oom(e);
@@ -315,6 +318,16 @@ int vf_chat_parse(const char *body, size_t n, struct vf_chat_req *out, struct vf
         const char *k = f->string ? f->string : "";
         double d = 0;
         bool set = false;
+        /* a key given twice is refused: which one would count is not
+         * agreed among JSON parsers. The loop stops at the first duplicate
+         * or unknown key, so this scan covers at most the known keys. */
+        const cJSON *prev = root->child;
+        while (prev != f && strcmp(prev->string ? prev->string : "", k))
+            prev = prev->next;
+        if (prev != f) {
+            rc = fail(e, k, "invalid_value", "Invalid request: '%.64s' appears more than once in the body.", k);
+            break;
+        }
         if (!strcmp(k, "messages")) {
             messages = f;
         } else if (!strcmp(k, "model")) {

@@ -1,6 +1,6 @@
 /* audio.c - see audio.h. */
 #include "audio.h"
-#include "whisper.h"
+#include "vf_whisper.h"
 #include "../core/reader.h"
 
 #include <errno.h>

@@ -4,7 +4,7 @@
  * component with weights, KV, compute and total bytes, and the buffer
  * list), so the planner's Whisper figures can be checked against them. */
 #include "measure.h"
-#include "whisper.h"
+#include "vf_whisper.h"
 #include "../core/reader.h"
 #include "../core/str.h"
 

@@ -6,7 +6,7 @@
 #ifndef VF_WHISPER_INT_H
 #define VF_WHISPER_INT_H
 
-#include "whisper.h"
+#include "vf_whisper.h"
 #include "../core/reader.h"
 
 #include <ggml.h>

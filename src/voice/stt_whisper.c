@@ -1,10 +1,10 @@
-/* stt_whisper.c - the embedded Whisper (src/stt/whisper.h) as the voice
+/* stt_whisper.c - the embedded Whisper (src/stt/vf_whisper.h) as the voice
  * loop's STT stage: one model loaded once and shared, and a pool of
  * n_states stream states (KV caches, compute buffers) created up front so
  * memory is fixed; a caller takes a free state for one utterance and gives
  * it back, waiting when all are busy. See engines.h. */
 #include "engines.h"
-#include "stt/whisper.h"
+#include "stt/vf_whisper.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * voxfit dev mkmodel (ggml's own writer) read back with the shapes. */
 #include "vf_test.h"
 
-#include "model/gguf.h"
+#include "model/gguf_read.h"
 #include "model/model.h"
 
 /* A minimal valid GGUF v3: 3 metadata entries, 2 tensors. */

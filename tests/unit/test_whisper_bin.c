@@ -7,7 +7,7 @@
  * splits text as whisper.cpp does. */
 #include "vf_test.h"
 
-#include "stt/whisper.h"
+#include "stt/vf_whisper.h"
 #include "stt/whisper_int.h"
 
 /* ==== A hand-built file ===================================================== */

@@ -10,7 +10,7 @@
 #include "core/log.h"
 #include "dev/mkwhisper.h"
 #include "model/catalog.h"
-#include "stt/whisper.h"
+#include "stt/vf_whisper.h"
 #include "stt/whisper_int.h"
 
 #include <math.h>

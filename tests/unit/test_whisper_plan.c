@@ -13,7 +13,7 @@
 #include "gpu/device.h"
 #include "model/catalog.h"
 #include "plan/plan.h"
-#include "stt/whisper.h"
+#include "stt/vf_whisper.h"
 
 static char paths[3][600];
 

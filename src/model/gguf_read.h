@@ -1,4 +1,4 @@
-/* gguf.h - a reader of GGUF model files (versions 2 and 3), written from
+/* gguf_read.h - a reader of GGUF model files (versions 2 and 3), written from
  * the GGUF specification. It reads the header, the metadata and the tensor
  * infos, never the tensor data, so a 20 GB model is read in milliseconds.
  * Every count, length and offset is bounded and checked against the file

@@ -1,4 +1,4 @@
-/* whisper.h - speech-to-text with OpenAI's Whisper, written in C on ggml's
+/* vf_whisper.h - speech-to-text with OpenAI's Whisper, written in C on ggml's
  * C API. It loads whisper.cpp's model files (ggml .bin, f32/f16 and the
  * q4/q5/q8 quantizations), computes the log-mel spectrogram, runs the
  * encoder and the decoder on the ggml backends voxfit shares with the LLM

@@ -1,11 +1,11 @@
-/* gguf.c - GGUF reader; see gguf.h. Layout (all little-endian):
+/* gguf_read.c - GGUF reader; see gguf_read.h. Layout (all little-endian):
  *   magic "GGUF", u32 version, u64 n_tensors, u64 n_kv,
  *   n_kv x { string key, u32 type, value },
  *   n_tensors x { string name, u32 n_dims, u64 ne[n_dims], u32 type, u64 offset },
  *   padding to general.alignment (default 32), tensor data.
  * A string is u64 length + bytes (no terminator); an array is u32 element
  * type + u64 count + elements. */
-#include "gguf.h"
+#include "gguf_read.h"
 #include "../core/reader.h"
 #include "../core/str.h"
 
@@ -38,6 +38,12 @@ static int read_string(struct vf_reader *r, char **out, uint64_t keep_max) {
     return VF_OK;
 }
 
+/* A float as an integer where it has one (truncated); 0 for NaN and values
+ * outside int64's range, whose conversion C leaves undefined. */
+static int64_t float_to_i64(double x) {
+    return x > -9.2e18 && x < 9.2e18 ? (int64_t)x : 0;
+}
+
 /* Read one scalar of type t into kv's u/i/f fields. */
 static int read_scalar(struct vf_reader *r, enum vf_gguf_type t, uint64_t *u, int64_t *i, double *f) {
     uint8_t b[8] = {0};
@@ -57,8 +63,8 @@ static int read_scalar(struct vf_reader *r, enum vf_gguf_type t, uint64_t *u, in
     case VF_GGUF_I16: *i = (int16_t)raw; break;
     case VF_GGUF_I32: *i = (int32_t)raw; break;
     case VF_GGUF_I64: *i = (int64_t)raw; break;
-    case VF_GGUF_F32: { float x; memcpy(&x, b, 4); *f = x; *i = (int64_t)x; break; }
-    case VF_GGUF_F64: { double x; memcpy(&x, b, 8); *f = x; *i = (int64_t)x; break; }
+    case VF_GGUF_F32: { float x; memcpy(&x, b, 4); *f = x; *i = float_to_i64(x); break; }
+    case VF_GGUF_F64: { double x; memcpy(&x, b, 8); *f = x; *i = float_to_i64(x); break; }
     default: return VF_ERR_FORMAT;
     }
     if (t == VF_GGUF_I8 || t == VF_GGUF_I16 || t == VF_GGUF_I32 || t == VF_GGUF_I64) {
