@@ -41,7 +41,7 @@ eog=$("$work/serve_direct" "$model" --eog)
 # the server: same model, threads, per-conversation context; 8 slots
 device=cpu; [ "$ngl" != 0 ] && device=auto
 "$VOXFIT" serve --port 0 --llm "$model" --device "$device" --threads "$threads" --sessions "${SESSIONS:-8}" \
-  --ctx "$ctx" --max-ctx "$ctx" --log-level warn > "$work/serve.log" 2>&1 &
+  --ctx "$ctx" --max-ctx "$ctx" --no-prompt-cache --log-level warn > "$work/serve.log" 2>&1 &
 spid=$!
 trap 'kill $spid 2>/dev/null' EXIT
 port=""
@@ -114,7 +114,9 @@ against \`bench/serve_direct.c\`, a plain libllama decode loop on the same model
 asked length). Through the server the client (\`bench/serve_client.mjs\`) streams over HTTP/SSE on
 loopback and times the chunks it receives: decode tokens/s = (tokens - 1) / (last chunk - first chunk),
 TTFT = request sent -> first content chunk (the direct loop: prompt decode -> the first token after which
-there is text to show, as the server holds back UTF-8 characters split over tokens). Concurrent streams ask for $(( n_tok / 2 )) tokens each;
+there is text to show, as the server holds back UTF-8 characters split over tokens). The server runs
+with \`--no-prompt-cache\`, so that each round decodes its prompt whole as the loop does (with the cache,
+the same prompt again reuses 31 of its 32 tokens' cells). Concurrent streams ask for $(( n_tok / 2 )) tokens each;
 aggregate = all tokens / wall time. Machine: $cpu, $(nproc) CPUs, NGL=$ngl, load average before the run: $load. $(date -u +%Y-%m-%d).
 Direct and served rounds alternate (one of each, $rounds times) so both meet the same machine; the
 overhead row compares the best round of each, the figure least disturbed by other

@@ -210,7 +210,7 @@ int vf_cmd_serve(int argc, char **argv) {
     int ctx = 4096, max_ctx = 0, sessions = 4, threads = 0, queue = 16, queue_timeout_ms = 60000;
     int max_conn = 64, request_timeout_ms = 30000, keep_alive_ms = 60000, grace_ms = 10000;
     uint64_t margin = 512 * VF_MIB, max_body = 4 * VF_MIB, max_header = 16 * VF_KIB;
-    bool no_warmup = false, dry_run = false;
+    bool no_warmup = false, dry_run = false, no_prompt_cache = false;
     const char *role = "all";         /* all, or one stage alone (voxfit up runs engines this way) */
     static const char *const role_ch[] = {"all", "llm", "stt", "tts", NULL};
     struct vf_voice_cli voice_cli = VF_VOICE_CLI_DEFAULTS; /* --stt, --tts ...: the voice loop */
@@ -245,6 +245,7 @@ int vf_cmd_serve(int argc, char **argv) {
         {"--log-format", NULL, VF_OPT_CHOICE, &log_format, "F", "log lines as text or JSON objects", "text", 0, 0, 0, 0, fmt_ch, NULL},
         {"--log-level", NULL, VF_OPT_CHOICE, &log_level, "L", "least severe level printed", "info", 0, 0, 0, 0, lvl_ch, NULL},
         {"--no-warmup", NULL, VF_OPT_FLAG, &no_warmup, NULL, "skip the warm-up decode at load", "off", 0, 0, 0, 0, NULL, NULL},
+        {"--no-prompt-cache", NULL, VF_OPT_FLAG, &no_prompt_cache, NULL, "decode every prompt whole (do not reuse a finished conversation's KV cells)", "off", 0, 0, 0, 0, NULL, NULL},
         {"--role", NULL, VF_OPT_CHOICE, &role, "R", "serve every stage, or only the LLM, speech-to-text or text-to-speech endpoints", "all", 0, 0, 0, 0, role_ch, NULL},
         {"--dry-run", NULL, VF_OPT_FLAG, &dry_run, NULL, "plan and print the settings, then exit without loading", "off", 0, 0, 0, 0, NULL, NULL},
         {"--config", NULL, VF_OPT_STR, &config, "FILE", "YAML/JSON mapping of these options (port: 8080); flags given here win", NULL, 0, 0, 0, 0, NULL, NULL},
@@ -458,6 +459,7 @@ int vf_cmd_serve(int argc, char **argv) {
         ep.queue_timeout_ms = queue_timeout_ms;
         ep.hooks = vf_metrics_hooks(metrics);
         ep.warmup = !no_warmup;
+        ep.prompt_cache = !no_prompt_cache;
         pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
         if (vf_engine_open(&ep, &stage, err, sizeof err)) {
             fprintf(stderr, "voxfit serve: %s\n", err);

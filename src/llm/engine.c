@@ -586,7 +586,7 @@ static int load_model(struct engine *e, char *err, size_t errlen) {
      * the next request reuses the longest common prefix (the earlier turns
      * of a conversation). Not for sliding-window or recurrent memories,
      * whose cells cannot be cut at any position. */
-    e->prompt_cache = llama_model_n_swa(e->model) == 0 && !llama_model_is_recurrent(e->model) &&
+    e->prompt_cache = p->prompt_cache && llama_model_n_swa(e->model) == 0 && !llama_model_is_recurrent(e->model) &&
                       !llama_model_is_hybrid(e->model);
     for (uint32_t i = 0; i < e->n_slots; i++)
         if (!(e->slots[i].toks = vf_calloc(e->n_ctx_seq ? e->n_ctx_seq : 1, sizeof(llama_token))))
@@ -1215,6 +1215,7 @@ void vf_engine_default_params(struct vf_engine_params *p) {
     p->mmap = true;
     p->offload_kqv = true;
     p->warmup = true;
+    p->prompt_cache = true;
 }
 
 int vf_engine_open(const struct vf_engine_params *p, struct vf_llm **out, char *err, size_t errlen) {

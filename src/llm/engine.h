@@ -226,6 +226,7 @@ struct vf_engine_params {
     bool mmap;
     bool offload_kqv;
     bool warmup;                /* one throw-away decode at load */
+    bool prompt_cache;          /* keep finished conversations' KV cells for the next prompt */
 };
 
 void vf_engine_default_params(struct vf_engine_params *p);

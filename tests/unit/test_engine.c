@@ -91,7 +91,7 @@ static void test_textfilter(void **state) {
 
 /* ---- the engine ---- */
 
-static struct vf_llm *open_engine(uint32_t slots, uint32_t queue, uint32_t ctx_per_seq) {
+static struct vf_llm *open_engine_cache(uint32_t slots, uint32_t queue, uint32_t ctx_per_seq, bool cache) {
     struct vf_engine_params p;
     vf_engine_default_params(&p);
     p.model_path = model_path();
@@ -101,11 +101,16 @@ static struct vf_llm *open_engine(uint32_t slots, uint32_t queue, uint32_t ctx_p
     p.queue_max = queue;
     p.n_threads = 1;
     p.kv_unified = true;
+    p.prompt_cache = cache;
     struct vf_llm *l;
     char err[256];
     assert_int_equal(vf_engine_open(&p, &l, err, sizeof err), VF_OK);
     assert_int_equal(vf_llm_wait_ready(l, 30000), VF_LLM_READY);
     return l;
+}
+
+static struct vf_llm *open_engine(uint32_t slots, uint32_t queue, uint32_t ctx_per_seq) {
+    return open_engine_cache(slots, queue, ctx_per_seq, true);
 }
 
 static struct vf_logit_bias no_eog[2] = {{1016, -100.0f}, {1018, -100.0f}};
@@ -260,6 +265,13 @@ static void test_engine_prompt_cache(void **state) {
     assert_int_equal(cached, 0);
     assert_true(cached_c > 10);
     assert_string_equal(c, c2);
+    vf_llm_free(l);
+    /* with the cache off every prompt is decoded whole */
+    l = open_engine_cache(2, 2, 512, false);
+    for (int k = 0; k < 2; k++) {
+        free(ask(l, t1, 1, 4, &cached));
+        assert_int_equal(cached, 0);
+    }
     vf_llm_free(l);
     free(a);
     free(a2);
