@@ -17,6 +17,8 @@
 #  5. the planner's llama.cpp buffers against the ones llama.cpp allocates on
 #     CUDA (voxfit measure).
 set -u
+# the system's curl, not linked against the carried Debian libcurl
+curl() { LD_LIBRARY_PATH= command curl "$@"; }
 OUT=${OUT:-gpu-cuda}
 WAVS=${WAVS:-build/wavs}
 mkdir -p "$OUT"
