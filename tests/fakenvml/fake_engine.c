@@ -15,8 +15,10 @@
  *   --fake-ready-ms N        loading time before /health answers 200 [100]
  *   --fake-never-ready       never answer 200
  *   --fake-exit N            print a usage error and exit N at once
- *   --fake-crash-ms N        abort() N ms after becoming ready
- *   --fake-crash-oom-ms N    print an out-of-memory error and exit 1 N ms after becoming ready
+ *   --fake-crash-ms N        abort() N ms after it first answered /health with 200
+ *   --fake-crash-oom-ms N    print an out-of-memory error and exit 1 N ms after that
+ *                            (counted from the answer, so the supervisor has seen it ready
+ *                            however loaded the machine is)
  *   --fake-once FILE         crash only while FILE does not exist (it is created on the crash)
  *   --fake-child             start a child process that sleeps (a worker, same process group)
  *   --fake-ignore-term       ignore SIGTERM (stopping must escalate to SIGKILL)
@@ -78,11 +80,12 @@ static void write_pid_file(const char *dir, const char *name, long value) {
     }
 }
 
-static void serve_one(int fd, bool ready) {
+/* Answer one request; true when it was /health answered with 200. */
+static bool serve_one(int fd, bool ready) {
     char req[2048];
     ssize_t n = recv(fd, req, sizeof req - 1, 0);
     if (n <= 0)
-        return;
+        return false;
     req[n] = '\0';
     const char *body;
     int code;
@@ -104,7 +107,7 @@ static void serve_one(int fd, bool ready) {
                                      : "Not Found",
                        strlen(body), body);
     ssize_t w = send(fd, resp, (size_t)len, MSG_NOSIGNAL);
-    (void)w;
+    return w == len && code == 200 && !strncmp(req, "GET /health", 11);
 }
 
 int main(int argc, char **argv) {
@@ -210,7 +213,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "fake engine: cannot listen on %s:%ld: %s\n", host, port, strerror(errno));
         return 1;
     }
-    uint64_t t0 = now_ms(), ready_at = t0 + (uint64_t)ready_ms;
+    uint64_t t0 = now_ms(), ready_at = t0 + (uint64_t)ready_ms, seen_ready_at = 0;
     bool ready = false, loaded = false;
     char *mem = NULL;
     for (;;) {
@@ -245,9 +248,9 @@ int main(int argc, char **argv) {
             ready = !never_ready;
         }
         bool crash_armed = !once || access(once, F_OK) != 0;
-        if (ready && crash_armed && (crash_ms >= 0 || crash_oom_ms >= 0)) {
+        if (seen_ready_at && crash_armed && (crash_ms >= 0 || crash_oom_ms >= 0)) {
             long after = crash_ms >= 0 ? crash_ms : crash_oom_ms;
-            if (t >= ready_at + (uint64_t)after) {
+            if (t >= seen_ready_at + (uint64_t)after) {
                 FILE *mark = once ? fopen(once, "w") : NULL;
                 if (mark)
                     fclose(mark);
@@ -264,7 +267,8 @@ int main(int argc, char **argv) {
         if (poll(&p, 1, 20) > 0) {
             int fd = accept(ls, NULL, NULL);
             if (fd >= 0) {
-                serve_one(fd, ready);
+                if (serve_one(fd, ready) && !seen_ready_at)
+                    seen_ready_at = now_ms();
                 close(fd);
             }
         }
