@@ -22,5 +22,14 @@ speech_wav "$T/q1.wav" "Please tell me a long story about the sea." 1 0
 speech_wav "$T/q2.wav" "Stop. Tell me about mountains instead." 0 4
 sox -n -r 22050 -c 1 -b 16 "$T/gap.wav" trim 0 25
 sox "$T/q1.wav" "$T/gap.wav" "$T/q2.wav" "$T/barge.wav"
-node "$VDIR/e2e.js" "http://127.0.0.1:$PORT_A/" "$T/barge.wav" barge-in "$T/barge.png" || fail "barge-in run (screenshot $T/barge.png)"
+# The random model ends its reply when it samples an end-of-generation token,
+# which in some sessions happens early (a clean-clone run saw it); then there is
+# no reply left to interrupt. Such a run proves nothing either way, so up to
+# three sessions are tried; a barge-in that does not work fails all three.
+ok=0
+for attempt in 1 2 3; do
+  if node "$VDIR/e2e.js" "http://127.0.0.1:$PORT_A/" "$T/barge.wav" barge-in "$T/barge.png"; then ok=1; break; fi
+  echo "barge-in attempt $attempt did not interrupt a reply (see above)"
+done
+[ $ok = 1 ] || fail "barge-in run (screenshot $T/barge.png)"
 finish
