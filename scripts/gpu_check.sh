@@ -10,6 +10,7 @@
 #     holds all but 15.47 GiB: voxfit gpu shows it, voxfit plan plans the
 #     guide's stack into what is left, and the guide's compose file is audited.
 set -u
+. "$(dirname "$0")/gpu_hold.sh"
 OUT=${OUT:-gpu-check}
 mkdir -p "$OUT"
 export LD_LIBRARY_PATH="$PWD/build/deps/llama/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -18,18 +19,7 @@ nvidia-smi --query-gpu=name,memory.total,memory.reserved,memory.used,memory.free
 $V gpu | tee "$OUT/gpu.txt"
 $V gpu --json > "$OUT/gpu.json"
 $V plan --llm Qwen/Qwen3-8B-GGUF:Q4_K_M --stt distil-small.en --json > "$OUT/plan_idle.json"; echo "plan idle rc=$?"
-rm -f /tmp/vf_held
-python3 - <<'PY' &
-import time, torch
-free, total = torch.cuda.mem_get_info()
-keep = int(15.47 * 2**30)
-x = torch.empty(free - keep, dtype=torch.uint8, device="cuda")
-torch.cuda.synchronize()
-open("/tmp/vf_held", "w").write(str(free - keep))
-time.sleep(150)
-PY
-holder=$!
-for i in $(seq 60); do [ -f /tmp/vf_held ] && break; sleep 1; done
+hold_gpu 150
 $V gpu | tee "$OUT/gpu_16g.txt"
 $V plan --llm Qwen/Qwen3-8B-GGUF:Q4_K_M --stt distil-small.en --explain | tee "$OUT/plan_16g.txt"; echo "plan 16g rc=$?"
 $V plan --json > "$OUT/plan_16g_chosen.json"; echo "plan chosen rc=$?"

@@ -17,6 +17,7 @@
 #  5. the planner's llama.cpp buffers against the ones llama.cpp allocates on
 #     CUDA (voxfit measure).
 set -u
+. "$(dirname "$0")/gpu_hold.sh"
 # the system's curl, not linked against the carried Debian libcurl
 curl() { LD_LIBRARY_PATH= command curl "$@"; }
 OUT=${OUT:-gpu-cuda}
@@ -120,18 +121,7 @@ PY
 echo "== 4. the guide's stack on a 16 GB card (the H100 less what a holder takes)" | tee "$OUT/card16.txt"
 $V dev mkmodel --like Qwen/Qwen3-8B --type Q4_K_M --weights zeros -o "$T/q8b.gguf" >/dev/null 2>&1 || echo "mkmodel 8B failed" | tee -a "$OUT/card16.txt"
 $V dev mkmodel --like whisper-distil-small.en -o "$T/ds.bin" >/dev/null 2>&1 || echo "mkmodel distil-small.en failed" | tee -a "$OUT/card16.txt"
-rm -f /tmp/vf_held
-python3 - <<'PY' &
-import time, torch
-free, total = torch.cuda.mem_get_info()
-keep = int(15.47 * 2**30)   # what an RTX 5070 Ti's driver reports as total
-x = torch.empty(free - keep, dtype=torch.uint8, device="cuda")
-torch.cuda.synchronize()
-open("/tmp/vf_held", "w").write(str(free - keep))
-time.sleep(240)
-PY
-holder=$!
-for i in $(seq 120); do [ -f /tmp/vf_held ] && break; sleep 0.5; done
+hold_gpu 240
 $V gpu | tee -a "$OUT/card16.txt"
 $V plan --llm "$T/q8b.gguf" --stt "$T/ds.bin" --tts none --sessions 4 --explain > "$OUT/card16-plan.txt" 2>&1
 $V plan --llm "$T/q8b.gguf" --stt "$T/ds.bin" --tts none --sessions 4 --json > "$OUT/card16-plan.json" 2>&1
