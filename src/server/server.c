@@ -58,8 +58,6 @@ static void on_done(const struct vf_http_req *r, void *ud) {
     double ms = vf_http_elapsed_ms(r);
     if (s->metrics) {
         vf_metrics_request(s->metrics, vf_http_method(r), vf_http_route(r), vf_http_status(r), ms / 1e3);
-        if (tin || tout)
-            vf_metrics_tokens(s->metrics, tin, tout);
     }
     if (vf_log_get_level() > VF_LOG_INFO)
         return;
@@ -331,7 +329,7 @@ static int h_chat(struct vf_http_req *r, void *ud) {
     int status = 0;
     char *all = NULL;                     /* non-stream: the whole answer */
     size_t all_n = 0, all_cap = 0;
-    bool begun = false, gone = false;
+    bool begun = false, gone = false, counted = false;
     int32_t pt = 0, ct = 0;
     for (;;) {
         if (!wait_news(s, r, j)) {
@@ -394,7 +392,11 @@ static int h_chat(struct vf_http_req *r, void *ud) {
         }
         if (o.finish == VF_FINISH_NONE)
             continue;
-        /* finished */
+        /* finished: count the tokens before the last bytes go out, so a
+         * client that reads /metrics after its answer sees them */
+        if (s->metrics)
+            vf_metrics_tokens(s->metrics, pt, ct);
+        counted = true;
         if (!stream) {
             char *resp = vf_chat_response_json(&meta, all, all_n, o.finish, pt, ct);
             if (!resp) {
@@ -436,6 +438,8 @@ static int h_chat(struct vf_http_req *r, void *ud) {
         if (!status)
             status = 499; /* nginx's "client closed request", for the log */
     }
+    if (!counted && s->metrics)
+        vf_metrics_tokens(s->metrics, pt, ct);
     vf_http_set_tokens(r, pt, ct);
     vf_free(all);
     vf_job_release(j);
